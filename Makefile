@@ -1,0 +1,128 @@
+# okserve build. One Makefile, three variants that share every rule:
+#   make            optimized build (release) of the server, the loadgen and the benchmarks
+#   make run        build and run the server on 127.0.0.1:8080
+#   make test       install what the tests need, build, run unit + integration tests
+#   make asan/tsan  the same tests under AddressSanitizer+UBSan / ThreadSanitizer
+# Sources are found by wildcard, so a new .cpp file needs no edit here.
+
+CXX      ?= g++
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+VARIANT  ?= release
+ARGS     ?=
+
+BUILD    := build/$(VARIANT)
+WARN     := -Wall -Wextra -Werror -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wpedantic
+BASEFLAGS := -std=c++20 -pthread -MMD -MP $(WARN) -I.
+
+ifeq ($(VARIANT),release)
+  OPT := -O2 -g
+else ifeq ($(VARIANT),asan)
+  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+else ifeq ($(VARIANT),tsan)
+  OPT := -O1 -g -fsanitize=thread
+else ifeq ($(VARIANT),debug)
+  OPT := -O0 -g
+else
+  $(error unknown VARIANT '$(VARIANT)': use release, asan, tsan or debug)
+endif
+
+# io_uring is optional: used when liburing's header is present at build time.
+HAVE_URING := $(shell printf '\#include <liburing.h>\nint main(){return 0;}\n' | \
+                $(CXX) -x c++ - -o /dev/null -luring >/dev/null 2>&1 && echo 1)
+ifeq ($(HAVE_URING),1)
+  URING_FLAGS := -DOKSERVE_HAVE_URING=1
+  URING_LIBS  := -luring
+endif
+
+CXXFLAGS += $(BASEFLAGS) $(OPT) $(URING_FLAGS)
+LDFLAGS  += -pthread $(OPT)
+LDLIBS   += $(URING_LIBS)
+
+POOL_SRC    := $(sort $(wildcard pool/*.cpp))
+SERVER_SRC  := $(sort $(filter-out server/main.cpp,$(shell find server -name '*.cpp')))
+LOADGEN_SRC := $(sort $(filter-out tools/loadgen/main.cpp,$(wildcard tools/loadgen/*.cpp)))
+TEST_SRC    := $(sort $(shell find tests -name '*.cpp'))
+
+obj = $(patsubst %.cpp,$(BUILD)/obj/%.o,$(1))
+
+POOL_LIB    := $(BUILD)/libokpool.a
+SERVER_LIB  := $(BUILD)/libokserve.a
+LOADGEN_LIB := $(BUILD)/libokload.a
+SERVER_BIN  := $(BUILD)/okserve
+LOADGEN_BIN := $(BUILD)/loadgen
+UNIT_BIN    := $(BUILD)/unit_tests
+POOL_BENCH  := $(BUILD)/pool_bench
+
+.PHONY: all run test check asan tsan bench bench-full install uninstall clean deps
+.DEFAULT_GOAL := all
+
+all: $(SERVER_BIN) $(LOADGEN_BIN) $(POOL_BENCH)
+
+$(BUILD)/obj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(POOL_LIB): $(call obj,$(POOL_SRC))
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(SERVER_LIB): $(call obj,$(SERVER_SRC))
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(LOADGEN_LIB): $(call obj,$(LOADGEN_SRC))
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(SERVER_BIN): $(call obj,server/main.cpp) $(SERVER_LIB) $(POOL_LIB)
+	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(LOADGEN_BIN): $(call obj,tools/loadgen/main.cpp) $(LOADGEN_LIB)
+	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(POOL_BENCH): $(call obj,tools/bench/pool_bench.cpp) $(POOL_LIB)
+	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(UNIT_BIN): $(call obj,$(TEST_SRC)) $(SERVER_LIB) $(LOADGEN_LIB) $(POOL_LIB)
+	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+run: $(SERVER_BIN)
+	./$(SERVER_BIN) $(ARGS)
+
+deps:
+	@bash tools/deps.sh test
+
+# The test command: unit tests (doctest) then integration tests (real binary, real
+# clients); tests/run.sh prints the summed "N passed, N failed" as its last line.
+test: deps
+	@$(MAKE) --no-print-directory VARIANT=$(VARIANT) $(SERVER_BIN) $(LOADGEN_BIN) $(UNIT_BIN)
+	@bash tests/run.sh $(BUILD)
+
+check: test
+
+asan:
+	@$(MAKE) --no-print-directory VARIANT=asan test
+
+tsan:
+	@$(MAKE) --no-print-directory VARIANT=tsan test
+
+bench: all
+	@bash tools/deps.sh bench
+	@python3 tools/bench/bench.py --quick --bin $(SERVER_BIN) --loadgen $(LOADGEN_BIN) --pool-bench $(POOL_BENCH)
+
+bench-full: all
+	@bash tools/deps.sh bench
+	@python3 tools/bench/bench.py --bin $(SERVER_BIN) --loadgen $(LOADGEN_BIN) --pool-bench $(POOL_BENCH)
+
+install: $(SERVER_BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(SERVER_BIN) $(DESTDIR)$(PREFIX)/bin/okserve
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/okserve
+
+clean:
+	rm -rf build
+
+-include $(shell find build/$(VARIANT)/obj -name '*.d' 2>/dev/null)
