@@ -11,7 +11,7 @@ DESTDIR  ?=
 VARIANT  ?= release
 ARGS     ?=
 
-BUILD    := build/$(VARIANT)
+BUILD    ?= build/$(VARIANT)
 WARN     := -Wall -Wextra -Werror -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wpedantic
 BASEFLAGS := -std=c++20 -pthread -MMD -MP $(WARN) -I.
 
@@ -125,4 +125,4 @@ uninstall:
 clean:
 	rm -rf build
 
--include $(shell find build/$(VARIANT)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

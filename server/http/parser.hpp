@@ -1,0 +1,84 @@
+// okserve::http request parser: owns HTTP/1.1 request syntax (RFC 9112) and framing.
+// Pure bytes in, a result out: it knows nothing of sockets, fds, threads or time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "server/http/status.hpp"
+
+namespace okserve::http {
+
+enum class Method : std::uint8_t { get, head, post, put, delete_, options, connect, trace, patch, other };
+
+struct Limits {
+    std::size_t max_head = 8192;  // request line + fields, in bytes; over it: 431
+};
+
+// What the connection needs to know about one request to answer it.
+struct Request {
+    Method method = Method::other;
+    std::uint8_t version_minor = 1;  // HTTP/1.<minor>; only 0 and 1 are accepted
+    bool keep_alive = true;          // after RFC 9112 section 9.3 (version + Connection)
+    bool expect_continue = false;    // "Expect: 100-continue" and a body follows
+    bool has_body = false;           // Content-Length > 0 or chunked
+};
+
+// Incremental parser for a stream of requests on one connection.
+//
+// Contract with the caller (the connection):
+//  - feed() is given the bytes received and not yet consumed, oldest first. It returns
+//    how many of them it consumed. The caller drops those and presents the rest again,
+//    with newer bytes appended, on the next call.
+//  - While a head is incomplete, feed() consumes nothing (need_more, consumed = 0):
+//    the caller keeps the bytes. The parser remembers how far it has scanned, so
+//    presenting the same prefix again costs only the new bytes.
+//  - Body bytes are consumed (and so discarded) as they arrive; bodies are never
+//    buffered whole.
+//  - After `complete` or `error`, request() describes the request (for `error`, as far
+//    as it was parsed: version_minor and method may still be defaults).
+//  - After `error` the parser is in a failed state: the connection must close.
+class RequestParser {
+public:
+    enum class Kind : std::uint8_t {
+        need_more,  // nothing to answer yet; call again with more bytes
+        head,       // head complete and a body follows (answer 100 Continue if asked)
+        complete,   // a whole request, body included, has been consumed
+        error,      // answer `status` and close
+    };
+    struct Result {
+        Kind kind;
+        std::size_t consumed;
+        Status status;  // meaningful for `error` only
+    };
+
+    explicit RequestParser(Limits limits = {}) noexcept : limits_(limits) {}
+
+    Result feed(std::string_view bytes) noexcept;
+
+    const Request& request() const noexcept { return req_; }
+
+    // True once any byte of the current request (its head or its body) has been seen:
+    // a connection idle between requests may close silently, one mid-request gets 408.
+    bool in_request() const noexcept;
+
+    // True while the current request's body is being read (after `head`).
+    bool in_body() const noexcept;
+
+    // Forget everything; ready for a new connection.
+    void reset() noexcept;
+
+private:
+    // Implementation state; see parser.cpp.
+    Limits limits_;
+    Request req_{};
+    std::size_t scanned_ = 0;  // bytes of the current head already searched for its end
+    // Body framing state (filled in by the implementation).
+    enum class Phase : std::uint8_t { head, body_length, chunk_size, chunk_data, chunk_data_end,
+                                      trailers, failed } phase_ = Phase::head;
+    std::uint64_t remaining_ = 0;
+    bool started_ = false;
+};
+
+}  // namespace okserve::http

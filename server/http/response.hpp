@@ -1,0 +1,81 @@
+// okserve::http fixed answers: every byte of every answer variant is built once at
+// start-up from a ResponseSpec; only the Date field changes at run time.
+// Knows nothing of sockets or threads beyond the thread-safe DateCache.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <ctime>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "server/http/status.hpp"
+
+namespace okserve::http {
+
+// What the user asked the server to answer with (--status, --body, --header, ...).
+struct ResponseSpec {
+    int status = 200;
+    std::string body = "OK\n";
+    std::string content_type = "text/plain; charset=utf-8";
+    std::vector<std::pair<std::string, std::string>> headers;  // extra fields, in order
+    bool server_header = false;                                // add "Server: okserve"
+};
+
+// How the answer frames the connection (RFC 9112 section 9.3).
+enum class Framing : std::uint8_t {
+    keep_alive,     // HTTP/1.1 persistent: no Connection field
+    keep_alive_10,  // HTTP/1.0 that asked for it: "Connection: keep-alive"
+    close,          // "Connection: close"; the server closes after it
+};
+
+inline constexpr std::size_t date_length = 29;  // "Sun, 06 Nov 1994 08:49:37 GMT"
+
+// One answer: its head holds a placeholder Date value at date_offset, to be
+// overwritten with DateCache's bytes in a copy; the body is shared and immutable.
+struct Answer {
+    std::string_view head;  // status line, fields, blank line
+    std::size_t date_offset = 0;
+    std::string_view body;  // empty for HEAD answers and for 100 Continue
+    std::size_t size() const noexcept { return head.size() + body.size(); }
+};
+
+class Responses {
+public:
+    // Throws std::invalid_argument with a one-line message for an unknown status code,
+    // a field name that is not a token, or a field value with CR, LF or NUL.
+    explicit Responses(const ResponseSpec& spec);
+
+    Responses(const Responses&) = delete;
+    Responses& operator=(const Responses&) = delete;
+
+    // The configured answer. head_only: HEAD gets GET's fields, Content-Length included.
+    const Answer& answer(Framing framing, bool head_only) const noexcept;
+    // An error answer: short text body, "Connection: close". 503 carries "Retry-After: 1".
+    // For head_only requests the body is left out (Content-Length stays).
+    const Answer& error(Status status, bool head_only = false) const noexcept;
+    // "HTTP/1.1 100 Continue\r\n\r\n" (no Date field: date_offset is unused).
+    static std::string_view continue_100() noexcept;
+
+private:
+    // Implementation storage; see response.cpp.
+    std::vector<std::string> storage_;
+    std::array<Answer, 6> answers_{};
+    std::vector<std::pair<Status, std::array<Answer, 2>>> errors_;
+};
+
+// The current IMF-fixdate, formatted at most once per second for the whole process and
+// readable from any thread without locks (a seqlock over atomic words).
+class DateCache {
+public:
+    // Copies the current date (29 bytes) into out. Refreshes it when the second changed.
+    static void copy_to(char* out) noexcept;
+    // Formats t as an IMF-fixdate into out (29 bytes); exposed for tests.
+    static void format(std::time_t t, char* out) noexcept;
+};
+
+}  // namespace okserve::http

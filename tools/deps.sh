@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what okserve's tests (deps.sh test) or benchmarks (deps.sh bench) need.
+# As root it uses apt-get; otherwise it prints the exact command to run and fails.
+set -u
+what=${1:-test}
+
+# command-or-file  debian-package
+needs=(
+  "g++:g++" "make:make" "python3:python3" "curl:curl" "wrk:wrk" "ab:apache2-utils"
+  "h2load:nghttp2-client" "/usr/include/doctest/doctest.h:doctest-dev"
+  "/usr/include/liburing.h:liburing-dev"
+)
+if [[ $what == bench ]]; then
+  needs+=("nginx:nginx-light" "strace:strace" "taskset:util-linux")
+fi
+
+missing=()
+for pair in "${needs[@]}"; do
+  probe=${pair%%:*} pkg=${pair#*:}
+  if [[ $probe == /* ]]; then
+    [[ -e $probe ]] || missing+=("$pkg")
+  else
+    command -v "$probe" >/dev/null 2>&1 || [[ -x /usr/sbin/$probe ]] || missing+=("$pkg")
+  fi
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+cmd="apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
+if [[ $(id -u) -ne 0 ]]; then
+  echo "okserve: missing test tools; run as root: $cmd" >&2
+  exit 1
+fi
+echo "okserve: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >/tmp/okserve-apt.log 2>&1; then
+  tail -n 20 /tmp/okserve-apt.log >&2
+  echo "okserve: '$cmd' failed" >&2
+  exit 1
+fi
+exit 0
