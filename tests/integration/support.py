@@ -9,7 +9,11 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
+import threading
 import time
+import unittest
+import weakref
 
 BUILD = os.environ.get("OKSERVE_BUILD", os.path.abspath("build/release"))
 SERVER_BIN = os.path.join(BUILD, "okserve")
@@ -33,13 +37,17 @@ class Server:
         self.argv = argv
         full_env = dict(os.environ)
         full_env.update(env or {})
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        for name in [k for k, v in full_env.items() if v is None]:
+            del full_env[name]  # env={"NAME": None} unsets NAME
+        # stderr goes to a file, not a pipe: a chatty server must never block on a full pipe.
+        self._stderr_file = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self._stderr_file,
                                      env=full_env, preexec_fn=preexec_fn)
         self.startup_line = self._read_line(self.proc.stdout, start_timeout)
         m = STARTUP_RE.search(self.startup_line)
         if not m:
             self.kill()
-            err = self.proc.stderr.read().decode(errors="replace")
+            err = self._read_stderr()
             raise RuntimeError(f"no start-up line from {argv}: {self.startup_line!r} {err!r}")
         self.host = m.group(1).strip("[]")
         self.port = int(m.group(2))
@@ -77,23 +85,32 @@ class Server:
         return f"http://{h}:{self.port}{path}"
 
     def stop(self, sig=signal.SIGTERM, timeout=20.0):
-        """Signals the server and waits for it; returns (exit code, stdout, stderr)."""
+        """Signals the server (unless sig is None: it was signalled already) and waits for
+        it; returns (exit code, stdout, stderr)."""
         if self.returncode is None:
             try:
-                self.proc.send_signal(sig)
+                if sig is not None:
+                    self.proc.send_signal(sig)
             except ProcessLookupError:
                 pass
             try:
-                out, err = self.proc.communicate(timeout=timeout)
+                out, _ = self.proc.communicate(timeout=timeout)
+                self.returncode = self.proc.returncode
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                out, err = self.proc.communicate()
+                out, _ = self.proc.communicate()
                 self.returncode = "timeout"
-                self.stdout_rest, self.stderr = out.decode(errors="replace"), err.decode(errors="replace")
-                return self.returncode, self.stdout_rest, self.stderr
-            self.returncode = self.proc.returncode
-            self.stdout_rest, self.stderr = out.decode(errors="replace"), err.decode(errors="replace")
+            self.stdout_rest = out.decode(errors="replace")
+            self.stderr = self._read_stderr()
         return self.returncode, self.stdout_rest, self.stderr
+
+    def _read_stderr(self):
+        self._stderr_file.seek(0)
+        return self._stderr_file.read().decode(errors="replace")
+
+    @property
+    def pid(self):
+        return self.proc.pid
 
     def kill(self):
         if self.proc.poll() is None:
@@ -119,11 +136,13 @@ class Server:
 def recv_response(sock, timeout=5.0, head_only=False):
     """Reads one HTTP/1.1 response framed by Content-Length. Returns
     (status, headers dict with lower-case names, body bytes, raw bytes). Leaves any bytes
-    after the response in sock._okserve_rest for the next call."""
+    after the response beside the socket for the next call."""
     deadline = time.monotonic() + timeout
-    buf = getattr(sock, "_okserve_rest", b"")
+    buf = _leftover(sock, "rest")
+    _keep(sock, "partial", buf)
     while b"\r\n\r\n" not in buf:
         buf += _recv_some(sock, deadline)
+        _keep(sock, "partial", buf)
     head, rest = buf.split(b"\r\n\r\n", 1)
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split(" ")[1])
@@ -134,8 +153,23 @@ def recv_response(sock, timeout=5.0, head_only=False):
     length = 0 if head_only or status in (100, 204, 304) else int(headers.get("content-length", "0"))
     while len(rest) < length:
         rest += _recv_some(sock, deadline)
-    body, sock._okserve_rest = rest[:length], rest[length:]
+        _keep(sock, "partial", head + b"\r\n\r\n" + rest)
+    body = rest[:length]
+    _keep(sock, "rest", rest[length:])
     return status, headers, body, head + b"\r\n\r\n" + body
+
+
+# Bytes read past one answer (and the bytes of an answer cut short), per socket. Kept
+# beside the socket because socket.socket has __slots__ and takes no new attributes.
+_LEFTOVERS = weakref.WeakKeyDictionary()
+
+
+def _leftover(sock, kind):
+    return _LEFTOVERS.get(sock, {}).get(kind, b"")
+
+
+def _keep(sock, kind, data):
+    _LEFTOVERS.setdefault(sock, {})[kind] = data
 
 
 def _recv_some(sock, deadline):
@@ -152,8 +186,8 @@ def _recv_some(sock, deadline):
 def read_until_close(sock, timeout=5.0):
     """Reads until EOF. Returns (bytes, how) where how is 'eof', 'reset' or 'timeout'."""
     deadline = time.monotonic() + timeout
-    data = getattr(sock, "_okserve_rest", b"")
-    sock._okserve_rest = b""
+    data = _leftover(sock, "rest")
+    _keep(sock, "rest", b"")
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
@@ -177,3 +211,114 @@ def have(tool):
 def run(argv, timeout=120, **kw):
     """Runs a client program with a hard time limit; returns CompletedProcess (text)."""
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+# --- Helpers shared by the test modules ----------------------------------------------
+
+def scaled(release, slow):
+    """A load size: `release` normally, `slow` under the sanitizer builds."""
+    return slow if SLOW else release
+
+
+def http_request(method="GET", target="/", version="HTTP/1.1", headers=None, body=b"",
+                 host="test"):
+    """Builds request bytes. `headers` is a list of (name, value) pairs sent as given;
+    a Host field comes first unless `host` is None."""
+    lines = [f"{method} {target} {version}".encode("latin-1")]
+    if host is not None:
+        lines.append(b"Host: " + host.encode("latin-1"))
+    for name, value in headers or []:
+        lines.append(_b(name) + b": " + _b(value))
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def _b(x):
+    return x if isinstance(x, bytes) else x.encode("latin-1")
+
+
+def send_pieces(sock, data, cuts, pause=0.02):
+    """Sends `data` split at the offsets in `cuts`, pausing between pieces, with Nagle off
+    so each piece leaves as its own segment."""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    start = 0
+    for cut in list(cuts) + [len(data)]:
+        if cut > start:
+            sock.sendall(data[start:cut])
+            start = cut
+            time.sleep(pause)
+
+
+def send_quietly(sock, data):
+    """Sends bytes the peer may already have stopped reading; errors are expected."""
+    try:
+        sock.sendall(data)
+    except OSError:
+        pass
+
+
+def assert_balanced(tc, summary):
+    """The shutdown summary's identity: each connection ends in exactly one bucket."""
+    tc.assertIsNotNone(summary, "no shutdown summary line")
+    buckets = ("answered", "rejected", "timed_out", "closed_by_client", "errors")
+    for key in ("accepted", "requests") + buckets:
+        tc.assertIn(key, summary, f"summary lacks {key}: {summary}")
+    tc.assertEqual(summary["accepted"], sum(summary[k] for k in buckets),
+                   f"accounting does not balance: {summary}")
+
+
+def stop_checked(tc, srv, sig=signal.SIGTERM, timeout=20.0):
+    """Stops the server, asserts exit 0 and a balanced summary; returns the summary."""
+    code, out, err = srv.stop(sig, timeout)
+    tc.assertEqual(code, 0, f"server exit {code}; stdout={out!r} stderr={err[-2000:]!r}")
+    summary = srv.summary()
+    assert_balanced(tc, summary)
+    return summary
+
+
+class ServerCase(unittest.TestCase):
+    """A TestCase whose servers are stopped and audited (exit 0, balanced accounting)
+    after each test, unless the test stopped them itself."""
+
+    def start(self, *args, **kw):
+        srv = Server(*args, **kw)
+        self.addCleanup(self._audit, srv)
+        return srv
+
+    def _audit(self, srv):
+        if srv.returncode is None:
+            stop_checked(self, srv)
+
+    def connect(self, srv, timeout=5.0):
+        s = srv.connect(timeout)
+        self.addCleanup(s.close)
+        return s
+
+
+def cpu_seconds(pid):
+    """User + system CPU time consumed so far by a process, from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # After the command name: state is field 3, utime 14 and stime 15 (1-based).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def in_thread(fn, *args):
+    """Runs fn(*args) in a daemon thread; join() re-raises nothing, so callers keep their
+    results in a list they own."""
+    t = threading.Thread(target=fn, args=args, daemon=True)
+    t.start()
+    return t
+
+
+def recv_response_or_close(sock, timeout=5.0):
+    """Like recv_response, but a connection that ends before the first byte of an answer
+    is an outcome, not an error. Returns ("complete", (status, headers, body, raw)),
+    ("none", how) when nothing came before EOF/reset, or ("partial", bytes)."""
+    start = _leftover(sock, "rest")
+    try:
+        return "complete", recv_response(sock, timeout)
+    except (ConnectionError, TimeoutError, socket.timeout) as e:
+        got = _leftover(sock, "partial")
+        if isinstance(e, (TimeoutError, socket.timeout)) and not got and not start:
+            return "none", "timeout"
+        return ("partial", got) if (got or start) else ("none", type(e).__name__)
