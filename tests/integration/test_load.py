@@ -1,0 +1,161 @@
+"""The server under pressure: slow clients beside a fast one, a full queue in reject
+mode, and running out of file descriptors.
+"""
+import resource
+import signal
+import time
+
+from support import (ServerCase, assert_balanced, cpu_seconds, http_request, read_until_close,
+                     recv_response, recv_response_or_close, scaled)
+
+HALF_HEAD = b"GET /slow HTTP/1.1\r\nHost: t\r\nX-Half: "
+
+
+class SlowClients(ServerCase):
+    def fast_client_unblocked(self, workers):
+        # Long timeouts, so that only the server's design (not a timeout rescue) can keep
+        # the fast client going while the slow ones hold their connections.
+        srv = self.start("--workers", str(workers), "--header-timeout", "60s",
+                         "--keepalive-timeout", "60s")
+        slow = []
+        for i in range(scaled(200, 60) + scaled(50, 20)):
+            s = self.connect(srv)
+            if i % 5:
+                s.sendall(HALF_HEAD)  # four in five stall mid-head, the rest send nothing
+            slow.append(s)
+        deadline = time.monotonic() + scaled(10, 30)  # a hang guard, not a speed claim
+        keep = self.connect(srv)
+        for i in range(100):
+            left = max(0.1, deadline - time.monotonic())
+            if i % 2:
+                keep.sendall(http_request())
+                status = recv_response(keep, timeout=left)[0]
+            else:
+                s = srv.connect(timeout=left)
+                s.sendall(http_request(headers=[("Connection", "close")]))
+                status = recv_response(s, timeout=left)[0]
+                s.close()
+            self.assertEqual(status, 200, f"request {i}")
+        for s in slow:
+            s.close()
+
+    def test_fast_client_beside_stalled_ones(self):
+        self.fast_client_unblocked(workers=2)
+
+    def test_fast_client_beside_stalled_ones_one_worker(self):
+        self.fast_client_unblocked(workers=1)
+
+
+class Overflow(ServerCase):
+    def test_reject_mode_answers_503_cleanly(self):
+        srv = self.start("--workers", "1", "--queue", "1", "--overflow", "reject")
+        n = scaled(300, 120)
+        socks = []
+        # Freeze the server while the burst lands in its backlog; on wake-up it accepts
+        # the burst far faster than its one worker can take connections off the queue.
+        srv.proc.send_signal(signal.SIGSTOP)
+        try:
+            for _ in range(n):
+                s = self.connect(srv)
+                s.sendall(http_request(headers=[("Connection", "close")]))
+                socks.append(s)
+        finally:
+            srv.proc.send_signal(signal.SIGCONT)
+        counts = {200: 0, 503: 0}
+        deadline = time.monotonic() + scaled(20, 60)
+        for i, s in enumerate(socks):
+            status, headers, _, raw = recv_response(s, timeout=max(0.1, deadline - time.monotonic()))
+            self.assertIn(status, (200, 503), raw)
+            counts[status] += 1
+            self.assertEqual(headers.get("connection", "").lower(), "close", raw)
+            if status == 503:
+                self.assertEqual(headers.get("retry-after"), "1", raw)
+            self.assertEqual(read_until_close(s), (b"", "eof"), f"connection {i}")
+        code, out, err = srv.stop()
+        self.assertEqual(code, 0, err)
+        summary = srv.summary()
+        assert_balanced(self, summary)
+        self.assertEqual(summary["rejected"], counts[503], (counts, summary))
+        self.assertEqual(summary["accepted"], n, summary)
+        self.assertGreater(counts[200], 0, counts)
+        self.assertGreater(counts[503], 0, f"no overflow provoked: {counts}")
+
+    def test_block_mode_answers_everyone(self):
+        srv = self.start("--workers", "1", "--queue", "1")
+        n = scaled(300, 120)
+        socks = []
+        srv.proc.send_signal(signal.SIGSTOP)
+        try:
+            for _ in range(n):
+                s = self.connect(srv)
+                s.sendall(http_request(headers=[("Connection", "close")]))
+                socks.append(s)
+        finally:
+            srv.proc.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + scaled(20, 60)
+        for i, s in enumerate(socks):
+            status, _, _, raw = recv_response(s, timeout=max(0.1, deadline - time.monotonic()))
+            self.assertEqual(status, 200, f"connection {i}: {raw!r}")
+
+
+def low_fd_limit():
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+
+class OutOfDescriptors(ServerCase):
+    def test_emfile_backs_off_and_recovers(self):
+        srv = self.start("--workers", "2", preexec_fn=low_fd_limit)
+        held = []
+        for _ in range(120):  # about twice what the server can hold
+            s = self.connect(srv)
+            s.sendall(HALF_HEAD)
+            held.append(s)
+        time.sleep(0.5)
+        self.assertIsNone(srv.proc.poll(), "server died at the descriptor limit")
+        used = cpu_seconds(srv.pid)
+        time.sleep(1.0)
+        used = cpu_seconds(srv.pid) - used
+        # A sanity bound against a busy accept loop, not a speed claim.
+        self.assertLess(used, 0.5, f"server burned {used:.2f}s of CPU in 1s while out of fds")
+        self.assertIsNone(srv.proc.poll(), "server died at the descriptor limit")
+        for s in held:
+            s.close()
+        deadline = time.monotonic() + scaled(10, 30)
+        outcome = None
+        while time.monotonic() < deadline:
+            s = srv.connect(timeout=5)
+            s.sendall(http_request())
+            outcome = recv_response_or_close(s, timeout=max(0.1, deadline - time.monotonic()))
+            s.close()
+            if outcome[0] == "complete":
+                break
+            time.sleep(0.1)
+        self.assertEqual(outcome[0], "complete", outcome)
+        self.assertEqual(outcome[1][0], 200)
+        code, _, err = srv.stop()
+        self.assertEqual(code, 0)
+        self.assertLess(len(err.splitlines()), 1000, "stderr flooded while out of fds")
+        assert_balanced(self, srv.summary())
+
+    def test_connection_limit_when_asked(self):
+        srv = self.start("--max-connections", "8")
+        held = []
+        for _ in range(8):
+            s = self.connect(srv)
+            s.sendall(HALF_HEAD)
+            held.append(s)
+        extra = self.connect(srv)
+        extra.sendall(http_request())
+        # Over the limit the server may hold the new connection back or refuse it, but
+        # once a slot frees up a new request must be served.
+        time.sleep(0.3)
+        for s in held:
+            s.close()
+        outcome = recv_response_or_close(extra, timeout=scaled(10, 30))
+        if outcome[0] != "complete":
+            s = self.connect(srv)
+            s.sendall(http_request())
+            outcome = recv_response_or_close(s, timeout=scaled(10, 30))
+        self.assertEqual(outcome[0], "complete", outcome)
+        self.assertIn(outcome[1][0], (200, 503))
+
