@@ -1,0 +1,196 @@
+"""The bench report: the machine and tool versions, the markdown tables, and the CSV files.
+
+Owns formatting only; knows nothing about how numbers were measured.
+"""
+import csv
+import os
+import platform
+import re
+import subprocess
+import sys
+
+import clients
+
+CSV_FIELDS = ["scenario", "label", "server", "tool", "rounds", "rps_median", "rps_min",
+              "rps_max", "ratio_vs_nginx", "cpu_us_per_req", "syscalls_per_req", "p50_us",
+              "p99_us", "p999_us", "errors_total", "errors_detail", "skipped"]
+SWEEP_FIELDS = ["workers", "queue", "overflow", "connections", "tool", "ok_rps", "p99_us",
+                "rejected", "client_errors", "error_text", "vm_hwm_kib"]
+
+
+def _first_line(argv):
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = (p.stdout + p.stderr).strip()
+    return text.splitlines()[0] if text else None
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _mem_gib():
+    try:
+        with open("/proc/meminfo") as f:
+            kib = int(f.readline().split()[1])
+        return f"{kib / 1048576:.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        return "?"
+
+
+def tool_versions(opts):
+    probes = [("nginx", ["nginx", "-v"], r"nginx/(\S+)"), ("wrk", ["wrk", "-v"], r"wrk (\S+)"),
+              ("ab", ["ab", "-V"], r"Version (\S+)"), ("h2load", ["h2load", "--version"],
+                                                        r"nghttp2/(\S+)"),
+              ("strace", ["strace", "-V"], r"version (\S+)")]
+    if opts.bin and os.access(opts.bin, os.X_OK):
+        probes.append(("okserve", [opts.bin, "--version"], r"(\S+)\s*$"))
+    if opts.loadgen and os.access(opts.loadgen, os.X_OK):
+        probes.append(("loadgen", [opts.loadgen, "--version"], r"(\S+)\s*$"))
+    found = []
+    for name, argv, pat in probes:
+        exe = argv[0] if os.path.sep in argv[0] else (clients.shutil.which(argv[0]) or
+                                                      (f"/usr/sbin/{argv[0]}" if os.access(
+                                                          f"/usr/sbin/{argv[0]}", os.X_OK)
+                                                       else None))
+        line = _first_line([exe] + argv[1:]) if exe else None
+        m = re.search(pat, line or "")
+        found.append(f"{name} {m.group(1) if m else (line or 'missing')}")
+    found.append(f"python {platform.python_version()}")
+    return ", ".join(found)
+
+
+def machine_header(opts):
+    cores = os.cpu_count() or 1
+    pin = (f"server on CPU {opts.server_cpu}, load generator on CPU {opts.client_cpu}"
+           if opts.server_cpu is not None else "not pinned (needs 2 CPUs and taskset)")
+    lines = [
+        f"# okserve vs nginx ({'quick' if opts.quick else 'full'} run)",
+        "",
+        f"- machine: {_cpu_model()}, {cores} cores, {_mem_gib()} RAM, "
+        f"Linux {platform.release()} ({platform.machine()})",
+        f"- tools: {tool_versions(opts)}",
+        f"- settings: {opts.workers} workers (okserve --workers, nginx worker_processes), "
+        f"okserve --queue {opts.queue}, {opts.connections} connections, "
+        f"{opts.rounds} round(s) x {opts.duration} s per cell; {pin}",
+        "- command: python3 tools/bench/bench.py " + " ".join(sys.argv[1:]),
+    ]
+    return "\n".join(lines)
+
+
+def _fmt(v, digits=0):
+    if v is None:
+        return ""
+    return f"{v:.{digits}f}"
+
+
+def cell_row(cell, nginx_cell):
+    sc = cell.scenario
+    row = {"scenario": sc.key, "label": sc.label, "server": cell.server, "tool": sc.tool,
+           "rounds": len(cell.rps), "skipped": sc.skip or cell.skip}
+    if row["skipped"] or not cell.rps:
+        row["skipped"] = row["skipped"] or "no run"
+        return row
+    med = cell.median(cell.rps)
+    row.update(rps_median=_fmt(med), rps_min=_fmt(min(cell.rps)), rps_max=_fmt(max(cell.rps)),
+               cpu_us_per_req=_fmt(cell.median(cell.cpu_us_per_req), 2),
+               syscalls_per_req=_fmt(cell.syscalls_per_req, 2),
+               p50_us=_fmt(cell.latency_median("p50")), p99_us=_fmt(cell.latency_median("p99")),
+               p999_us=_fmt(cell.latency_median("p999")),
+               errors_total=cell.error_total(),
+               errors_detail=" ".join(f"{k}={v}" for k, v in sorted(cell.errors.items()) if v))
+    if nginx_cell is not None and nginx_cell.rps and nginx_cell.median(nginx_cell.rps):
+        row["ratio_vs_nginx"] = _fmt(med / nginx_cell.median(nginx_cell.rps), 2)
+    return row
+
+
+def csv_rows(data):
+    rows = []
+    for sc in data.get("scenarios", []):
+        for name in data.get("servers", []):
+            cell = data["cells"][(sc.key, name)]
+            rows.append(cell_row(cell, data["cells"].get((sc.key, "nginx"))))
+        if not data.get("servers"):
+            rows.append({"scenario": sc.key, "label": sc.label, "skipped": "no server ran"})
+    return rows
+
+
+def _errors_cell(row):
+    total = row.get("errors_total", 0)
+    return "0" if not total else f"**ERR {total}** ({row.get('errors_detail', '')})"
+
+
+def main_table(rows):
+    out = ["| scenario | server | tool | req/s (median) | min-max | vs nginx | CPU us/req "
+           "| syscalls/req | p50 us | p99 us | p99.9 us | errors |",
+           "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        if r.get("skipped"):
+            out.append(f"| {r['label']} | {r.get('server', '')} | {r.get('tool', '')} | "
+                       f"skipped: {r['skipped']} | | | | | | | | |")
+            continue
+        out.append(f"| {r['label']} | {r['server']} | {r['tool']} | {r['rps_median']} | "
+                   f"{r['rps_min']}-{r['rps_max']} | {r.get('ratio_vs_nginx', '')} | "
+                   f"{r['cpu_us_per_req']} | {r['syscalls_per_req']} | {r['p50_us']} | "
+                   f"{r['p99_us']} | {r['p999_us']} | {_errors_cell(r)} |")
+    return "\n".join(out)
+
+
+def sweep_table(rows):
+    out = ["| workers | queue | overflow | connections | ok req/s | p99 us | rejected (503) "
+           "| other errors | peak RSS KiB |",
+           "|---:|---:|---|---:|---:|---:|---:|---|---:|"]
+    for r in rows:
+        errs = "0" if not r["client_errors"] else f"**ERR {r['client_errors']}** ({r['error_text']})"
+        out.append(f"| {r['workers']} | {r['queue']} | {r['overflow']} | {r['connections']} | "
+                   f"{r['ok_rps']:.0f} | {_fmt(r['p99_us'])} | {r['rejected']} | {errs} | "
+                   f"{r['vm_hwm_kib']} |")
+    return "\n".join(out)
+
+
+def _notes(data):
+    notes = list(data.get("skipped", []))
+    for (key, name), cell in sorted(data.get("cells", {}).items()):
+        for n in dict.fromkeys(cell.notes):
+            notes.append(f"{key} / {name}: {n}")
+    if data.get("strace"):
+        notes.append(f"syscalls/req {data['strace']}")
+    return notes
+
+
+def markdown(data):
+    parts = [data["head"], "", "## Throughput, CPU and syscalls per response", "",
+             main_table(csv_rows(data)), ""]
+    notes = _notes(data)
+    if notes:
+        parts += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
+    parts += ["## Pool sizing sweep (okserve --mode pool)", ""]
+    parts += [data["sweep_skip"] if data.get("sweep_skip") else sweep_table(data["sweep"]), ""]
+    parts += ["## Pool micro-benchmark (pool_bench)", "", data.get("pool_bench") or "", ""]
+    return "\n".join(parts)
+
+
+def write_all(out_dir, data):
+    with open(os.path.join(out_dir, "bench.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS, restval="")
+        w.writeheader()
+        for row in csv_rows(data):
+            w.writerow(row)
+    with open(os.path.join(out_dir, "sweep.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=SWEEP_FIELDS, extrasaction="ignore", restval="")
+        w.writeheader()
+        for row in data.get("sweep", []):
+            w.writerow(row)
+    text = markdown(data)
+    with open(os.path.join(out_dir, "report.md"), "w") as f:
+        f.write(text + "\n")
+    return text

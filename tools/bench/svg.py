@@ -1,0 +1,214 @@
+"""The bench chart, written as plain SVG by hand: grouped bars of requests/s and CPU per
+response by scenario and server (with min-max whiskers and an ERR mark), and the pool
+sweep as a heat map. Opens in any browser; needs nothing beyond the standard library.
+
+Owns drawing only; reads the same rows the CSV gets and knows nothing about measuring.
+"""
+import math
+from xml.sax.saxutils import escape
+
+import report
+
+WIDTH = 1000
+LEFT, RIGHT = 80, 30
+PALETTE = ["#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#d53f8c", "#718096"]
+ERR_COLOR = "#c53030"
+FONT = 'font-family="DejaVu Sans, Helvetica, Arial, sans-serif"'
+
+
+def nice_max(v):
+    """The smallest 1/2/2.5/5 x 10^k at or above v, for a round top of the axis."""
+    if v <= 0:
+        return 1.0
+    exp = 10 ** math.floor(math.log10(v))
+    for step in (1, 2, 2.5, 5, 10):
+        if step * exp >= v:
+            return step * exp
+    return 10 * exp
+
+
+def si(v):
+    if v >= 1e6:
+        return f"{v / 1e6:.2f}M"
+    if v >= 1e4:
+        return f"{v / 1e3:.0f}k"
+    if v >= 1e3:
+        return f"{v / 1e3:.1f}k"
+    return f"{v:.2f}" if v < 10 else f"{v:.0f}"
+
+
+def text(x, y, s, size=12, anchor="middle", weight="normal", color="#1a202c", rotate=None):
+    rot = f' transform="rotate({rotate} {x:.1f} {y:.1f})"' if rotate is not None else ""
+    return (f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" '
+            f'font-weight="{weight}" fill="{color}" {FONT}{rot}>{escape(str(s))}</text>')
+
+
+def rect(x, y, w, h, fill, stroke="none", extra=""):
+    return (f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(w, 0):.1f}" height="{max(h, 0):.1f}" '
+            f'fill="{fill}" stroke="{stroke}"{extra}/>')
+
+
+def line(x1, y1, x2, y2, color="#a0aec0", width=1, dash=None):
+    d = f' stroke-dasharray="{dash}"' if dash else ""
+    return (f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" '
+            f'stroke="{color}" stroke-width="{width}"{d}/>')
+
+
+def _num(row, key):
+    try:
+        return float(row.get(key, ""))
+    except (TypeError, ValueError):
+        return None
+
+
+def bar_panel(top, title, groups, servers, value_key, whisker=None, height=240):
+    """Grouped bars: one group per scenario, one bar per server. Returns (svg parts, bottom)."""
+    parts = [text(LEFT, top + 16, title, 15, "start", "bold")]
+    y0, y1 = top + 34, top + 34 + height
+    plot_w = WIDTH - LEFT - RIGHT
+    values = [_num(r, value_key) for g in groups for r in g[1].values()]
+    highs = [_num(r, whisker[1]) for g in groups for r in g[1].values()] if whisker else []
+    vmax = nice_max(max([v for v in values + highs if v is not None] or [1]))
+    for i in range(6):
+        v = vmax * i / 5
+        y = y1 - (y1 - y0) * i / 5
+        parts.append(line(LEFT, y, WIDTH - RIGHT, y, "#e2e8f0"))
+        label = f"{v:g}" if v < 1000 else si(v)
+        parts.append(text(LEFT - 6, y + 4, label, 11, "end", color="#4a5568"))
+    parts.append(line(LEFT, y0, LEFT, y1, "#4a5568"))
+    parts.append(line(LEFT, y1, WIDTH - RIGHT, y1, "#4a5568"))
+    gw = plot_w / max(1, len(groups))
+    bw = min(48, gw * 0.8 / max(1, len(servers)))
+    for gi, (label, rows) in enumerate(groups):
+        gx = LEFT + gi * gw + (gw - bw * len(servers)) / 2
+        for si_, name in enumerate(servers):
+            row = rows.get(name)
+            x = gx + si_ * bw
+            parts += _bar(row, x, bw, y0, y1, vmax, value_key, whisker, PALETTE[si_ % len(PALETTE)])
+        for li, chunk in enumerate(_wrap(label, max(8, int(gw / 7)))):
+            parts.append(text(LEFT + gi * gw + gw / 2, y1 + 16 + 13 * li, chunk, 11))
+    return parts, y1 + 48
+
+
+def _bar(row, x, bw, y0, y1, vmax, key, whisker, color):
+    v = _num(row, key) if row else None
+    if v is None:
+        why = "skipped" if row and row.get("skipped") else "n/a"
+        return [text(x + bw / 2 + 3, y1 - 6, why, 10, "start", color="#718096", rotate=-90)]
+    scale = (y1 - y0) / vmax
+    h = v * scale
+    out = [rect(x + 2, y1 - h, bw - 4, h, color)]
+    if whisker:
+        lo, hi = _num(row, whisker[0]), _num(row, whisker[1])
+        if lo is not None and hi is not None and hi > lo:
+            cx = x + bw / 2
+            out += [line(cx, y1 - hi * scale, cx, y1 - lo * scale, "#1a202c", 1.2),
+                    line(cx - 5, y1 - hi * scale, cx + 5, y1 - hi * scale, "#1a202c", 1.2),
+                    line(cx - 5, y1 - lo * scale, cx + 5, y1 - lo * scale, "#1a202c", 1.2)]
+    top_v = max(v, _num(row, whisker[1]) or v) if whisker else v
+    out.append(text(x + bw / 2, y1 - top_v * scale - 5, si(v), 10))
+    if int(_num(row, "errors_total") or 0):
+        out.append(text(x + bw / 2, y1 - top_v * scale - 18, "ERR", 11, weight="bold",
+                        color=ERR_COLOR))
+    return out
+
+
+def _wrap(s, width):
+    words, lines, cur = s.split(), [], ""
+    for w in words:
+        if cur and len(cur) + 1 + len(w) > width:
+            lines.append(cur)
+            cur = w
+        else:
+            cur = f"{cur} {w}".strip()
+    return lines + ([cur] if cur else [])
+
+
+def legend(top, servers):
+    parts, x = [], LEFT
+    for i, name in enumerate(servers):
+        parts.append(rect(x, top, 14, 14, PALETTE[i % len(PALETTE)]))
+        parts.append(text(x + 20, top + 12, name, 12, "start"))
+        x += 40 + 8 * len(name)
+    parts.append(text(x, top + 12, "whiskers: min-max over rounds; ERR: the tools counted errors",
+                      11, "start", color="#4a5568"))
+    return parts
+
+
+def heat_color(frac):
+    # From near-white to the first palette blue, so darker means more throughput.
+    lo, hi = (247, 250, 252), (43, 108, 176)
+    r, g, b = (round(a + (c - a) * frac) for a, c in zip(lo, hi))
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def heat_map(top, rows):
+    parts = [text(LEFT, top + 16, "Pool sizing sweep (okserve): ok req/s, p99, rejected 503s, "
+                  "peak RSS per cell", 15, "start", "bold")]
+    if not rows:
+        return parts + [text(LEFT, top + 40, "no sweep ran", 12, "start")], top + 60
+    keys = sorted({(r["workers"], r["queue"]) for r in rows})
+    cols = sorted({(r["overflow"], r["connections"]) for r in rows})
+    cell = {(r["workers"], r["queue"], r["overflow"], r["connections"]): r for r in rows}
+    best = max(r["ok_rps"] for r in rows) or 1.0
+    x0, y0, lab_w = LEFT + 60, top + 54, 120
+    cw = min(150, (WIDTH - RIGHT - x0 - lab_w) / max(1, len(cols)))
+    ch = 50
+    for ci, (ov, c) in enumerate(cols):
+        parts.append(text(x0 + lab_w + ci * cw + cw / 2, y0 - 8, f"{ov}, {c} conns", 11))
+    for ri, (w, q) in enumerate(keys):
+        y = y0 + ri * ch
+        parts.append(text(x0 + lab_w - 8, y + ch / 2 + 4, f"workers {w}, queue {q}", 11, "end"))
+        for ci, (ov, c) in enumerate(cols):
+            r = cell.get((w, q, ov, c))
+            parts += _heat_cell(r, x0 + lab_w + ci * cw, y, cw, ch, best)
+    bottom = y0 + len(keys) * ch + 16
+    parts.append(text(x0 + lab_w, bottom + 4, "darker = more successful requests/s "
+                      f"(darkest {si(best)}/s); red frame = errors other than 503", 11,
+                      "start", color="#4a5568"))
+    return parts, bottom + 20
+
+
+def _heat_cell(r, x, y, w, h, best):
+    if r is None:
+        return [rect(x, y, w - 2, h - 2, "#edf2f7")]
+    frac = r["ok_rps"] / best
+    stroke = ERR_COLOR if r["client_errors"] else "#ffffff"
+    ink = "#ffffff" if frac > 0.55 else "#1a202c"
+    p99 = f"p99 {si(r['p99_us'] / 1000)}ms" if r.get("p99_us") else "p99 n/a"
+    return [rect(x, y, w - 2, h - 2, heat_color(frac), stroke, ' stroke-width="2"'),
+            text(x + w / 2, y + 15, f"{si(r['ok_rps'])}/s", 12, weight="bold", color=ink),
+            text(x + w / 2, y + 29, f"{p99}  503: {r['rejected']}", 10, color=ink),
+            text(x + w / 2, y + 42, f"RSS {r['vm_hwm_kib'] / 1024:.1f} MiB", 10, color=ink)]
+
+
+def render(data):
+    rows = report.csv_rows(data)
+    servers = list(data.get("servers", []))
+    groups = []
+    for sc in data.get("scenarios", []):
+        by_server = {r["server"]: r for r in rows if r["scenario"] == sc.key and r.get("server")}
+        groups.append((sc.label, by_server))
+    head = data.get("head", "").splitlines()
+    sub = next((h[2:] for h in head if h.startswith("- machine:")), "")
+    parts = [text(LEFT, 28, "okserve vs nginx", 20, "start", "bold"),
+             text(LEFT, 48, sub, 11, "start", color="#4a5568")]
+    parts += legend(62, servers)
+    p, bottom = bar_panel(92, "Requests per second (median of rounds; higher is better)",
+                          groups, servers, "rps_median", ("rps_min", "rps_max"))
+    parts += p
+    p, bottom = bar_panel(bottom + 10, "Server CPU microseconds per response (lower is better)",
+                          groups, servers, "cpu_us_per_req", height=180)
+    parts += p
+    p, bottom = heat_map(bottom + 10, data.get("sweep", []))
+    parts += p
+    height = bottom + 10
+    return "\n".join(
+        [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0f}" '
+         f'viewBox="0 0 {WIDTH} {height:.0f}">',
+         rect(0, 0, WIDTH, height, "#ffffff")] + parts + ["</svg>", ""])
+
+
+def write_chart(path, data):
+    with open(path, "w") as f:
+        f.write(render(data))
