@@ -13,7 +13,9 @@ namespace okserve::http {
 enum class Method : std::uint8_t { get, head, post, put, delete_, options, connect, trace, patch, other };
 
 struct Limits {
-    std::size_t max_head = 8192;  // request line + fields, in bytes; over it: 431
+    std::size_t max_head = 8192;  // request line + fields, in bytes; over it: 431. Also
+                                  // caps one chunk-size or trailer line.
+    std::uint64_t max_body = UINT64_MAX;  // body bytes (chunk data or Content-Length); over it: 413
 };
 
 // What the connection needs to know about one request to answer it.
@@ -70,15 +72,44 @@ public:
     void reset() noexcept;
 
 private:
-    // Implementation state; see parser.cpp.
+    enum class Phase : std::uint8_t {
+        idle,            // no byte of a request yet
+        head,            // collecting the head; scanned_ says how far it was searched
+        body_length,     // remaining_ bytes of a Content-Length body to discard
+        chunk_size,      // expecting a chunk-size line
+        chunk_data,      // remaining_ bytes of chunk data to discard
+        chunk_data_end,  // expecting the CRLF after chunk data
+        trailers,        // expecting trailer fields or the final empty line
+        done,            // a request completed; the next feed() starts another
+        failed,          // an error was returned; it is returned again
+    };
+
+    // One step of body framing: keep going, wait for more bytes, or stop (done/failed).
+    enum class Step : std::uint8_t { go, wait, stop };
+
+    Result feed_head(std::string_view bytes) noexcept;
+    Result feed_body(std::string_view bytes) noexcept;
+    std::size_t find_head_end(std::string_view bytes) noexcept;
+    bool skip_empty_lines(std::string_view bytes, std::size_t limit) noexcept;
+    Step take_data(std::string_view bytes, std::size_t& at) noexcept;
+    Step take_data_end(std::string_view bytes, std::size_t& at) noexcept;
+    Step take_chunk_line(std::string_view bytes, std::size_t& at) noexcept;
+    Step take_trailer_line(std::string_view bytes, std::size_t& at) noexcept;
+    Step take_line(std::string_view bytes, std::size_t& at, std::string_view& line,
+                   Status too_long) noexcept;
+    Step fail_step(Status status) noexcept;
+    Result fail(Status status) noexcept;
+    void begin_request() noexcept;
+
     Limits limits_;
     Request req_{};
-    std::size_t scanned_ = 0;  // bytes of the current head already searched for its end
-    // Body framing state (filled in by the implementation).
-    enum class Phase : std::uint8_t { head, body_length, chunk_size, chunk_data, chunk_data_end,
-                                      trailers, failed } phase_ = Phase::head;
-    std::uint64_t remaining_ = 0;
-    bool started_ = false;
+    Phase phase_ = Phase::idle;
+    Status failure_ = Status::none;
+    bool line_started_ = false;  // the request line's first byte has been seen
+    std::size_t head_start_ = 0;  // where the request line starts (after empty lines)
+    std::size_t scanned_ = 0;     // bytes of the current head already searched for its end
+    std::uint64_t remaining_ = 0;  // of the current body or chunk
+    std::uint64_t body_seen_ = 0;  // chunk data so far, against max_body
 };
 
 }  // namespace okserve::http

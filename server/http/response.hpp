@@ -46,8 +46,12 @@ struct Answer {
 
 class Responses {
 public:
-    // Throws std::invalid_argument with a one-line message for an unknown status code,
-    // a field name that is not a token, or a field value with CR, LF or NUL.
+    // Throws std::invalid_argument with a one-line message for an unknown or 1xx status
+    // code, a field name that is not a token, a field value with a control character
+    // (CR, LF, NUL, ...), or an extra field the server sets itself (Date, Content-Length,
+    // Content-Type, Transfer-Encoding, Connection; Server when server_header is set).
+    // 204 and 304 answers carry no body, no Content-Type and no Content-Length: the
+    // configured body is left out for them.
     explicit Responses(const ResponseSpec& spec);
 
     Responses(const Responses&) = delete;
@@ -57,15 +61,21 @@ public:
     const Answer& answer(Framing framing, bool head_only) const noexcept;
     // An error answer: short text body, "Connection: close". 503 carries "Retry-After: 1".
     // For head_only requests the body is left out (Content-Length stays).
+    // A status without an error answer of its own (ok, none, ...) gets the 400.
     const Answer& error(Status status, bool head_only = false) const noexcept;
     // "HTTP/1.1 100 Continue\r\n\r\n" (no Date field: date_offset is unused).
     static std::string_view continue_100() noexcept;
 
 private:
-    // Implementation storage; see response.cpp.
-    std::vector<std::string> storage_;
-    std::array<Answer, 6> answers_{};
-    std::vector<std::pair<Status, std::array<Answer, 2>>> errors_;
+    // The statuses error() knows, in the order of errors_; any other status gets 400's.
+    static constexpr std::array<Status, 7> error_statuses{
+        Status::bad_request, Status::request_timeout, Status::content_too_large,
+        Status::header_fields_too_large, Status::not_implemented,
+        Status::service_unavailable, Status::version_not_supported};
+
+    std::string text_;  // every head and body, built once; the Answers view into it
+    std::array<Answer, 6> answers_{};  // [framing * 2 + head_only]
+    std::array<Answer, 2 * error_statuses.size()> errors_{};  // [index * 2 + head_only]
 };
 
 // The current IMF-fixdate, formatted at most once per second for the whole process and

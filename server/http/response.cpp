@@ -1,0 +1,263 @@
+// Builds every answer's bytes once at start-up, and keeps the Date value current for
+// all threads with a seqlock that readers never block on.
+#include "server/http/response.hpp"
+
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+#include <time.h>
+
+#include "server/http/chars.hpp"
+
+namespace okserve::http {
+namespace {
+
+// A valid date, so that an answer sent without its Date overwritten is still legal.
+constexpr std::string_view date_placeholder = "Thu, 01 Jan 1970 00:00:00 GMT";
+static_assert(date_placeholder.size() == date_length);
+
+// Where one answer lies in Responses::text_; turned into an Answer once text_ is final.
+struct Span {
+    std::size_t head_begin = 0;
+    std::size_t head_size = 0;
+    std::size_t date_offset = 0;
+    std::size_t body_begin = 0;
+    std::size_t body_size = 0;
+};
+
+// The fields of one answer's head, in the order they are written.
+struct HeadFields {
+    int code = 200;
+    std::string_view content_type;  // empty: no Content-Type field
+    bool content_length = true;     // false for 204 and 304
+    std::size_t body_size = 0;      // GET's body size, also announced to HEAD
+    std::string_view connection;    // empty: no Connection field
+    bool server = false;
+    std::string_view extra;         // rendered "Name: value\r\n" lines
+};
+
+// Appends one head to text; returns the date's offset inside that head.
+std::size_t append_head(std::string& text, const HeadFields& f) {
+    const std::size_t begin = text.size();
+    text += "HTTP/1.1 " + std::to_string(f.code) + ' ';
+    text += reason_phrase(f.code);
+    text += "\r\nDate: ";
+    const std::size_t date_offset = text.size() - begin;
+    text += date_placeholder;
+    text += "\r\n";
+    const auto field = [&text](std::string_view name, std::string_view value) {
+        text.append(name).append(": ").append(value).append("\r\n");
+    };
+    if (!f.content_type.empty()) field("Content-Type", f.content_type);
+    if (f.content_length) field("Content-Length", std::to_string(f.body_size));
+    if (!f.connection.empty()) field("Connection", f.connection);
+    if (f.server) text += "Server: okserve\r\n";
+    text += f.extra;
+    text += "\r\n";
+    return date_offset;
+}
+
+[[noreturn]] void reject(const std::string& what) { throw std::invalid_argument(what); }
+
+void check_value(std::string_view what, std::string_view value) {
+    for (char c : value)
+        if (!chars::is(c, chars::field_char))
+            reject(std::string(what) + ": value contains a control character (CR, LF, NUL, ...)");
+}
+
+void check_status(int code) {
+    if (code < 100 || code > 599 || reason_phrase(code).empty())
+        reject("status " + std::to_string(code) + " is not a registered HTTP status code");
+    if (code < 200)
+        reject("status " + std::to_string(code) + " is informational, not a final answer");
+}
+
+// Fields the server writes itself: a second copy would contradict the first.
+bool reserved_name(std::string_view name, bool server_header) {
+    for (std::string_view r : {"date", "content-length", "content-type", "transfer-encoding",
+                               "connection"})
+        if (chars::iequals(name, r)) return true;
+    return server_header && chars::iequals(name, "server");
+}
+
+std::string render_extra(const ResponseSpec& spec) {
+    std::string out;
+    for (const auto& [name, raw_value] : spec.headers) {
+        if (!chars::is_token(name)) reject("header name \"" + name + "\" is not a token");
+        if (reserved_name(name, spec.server_header))
+            reject("header \"" + name + "\" is set by the server and cannot be configured");
+        const std::string_view value = chars::trim_ows(raw_value);
+        check_value("header \"" + name + "\"", value);
+        out.append(name).append(": ").append(value).append("\r\n");
+    }
+    return out;
+}
+
+Answer to_answer(const std::string& text, const Span& s) {
+    const std::string_view all = text;
+    return Answer{all.substr(s.head_begin, s.head_size), s.date_offset,
+                  all.substr(s.body_begin, s.body_size)};
+}
+
+}  // namespace
+
+Responses::Responses(const ResponseSpec& spec) {
+    check_status(spec.status);
+    check_value("content type", spec.content_type);
+    const std::string extra = render_extra(spec);
+    const bool bodyless = spec.status == 204 || spec.status == 304;
+    const std::string_view body = bodyless ? std::string_view{} : spec.body;
+
+    // text_ only grows while spans are recorded; views are taken once it is final.
+    std::array<Span, 6> spans{};
+    const std::size_t body_begin = text_.size();
+    text_ += body;
+    constexpr std::string_view connection[] = {"", "keep-alive", "close"};
+    for (std::size_t i = 0; i < spans.size(); ++i) {
+        const bool head_only = i % 2 == 1;
+        HeadFields f{spec.status, body.empty() ? "" : chars::trim_ows(spec.content_type),
+                     !bodyless, body.size(), connection[i / 2], spec.server_header, extra};
+        Span& s = spans[i];
+        s.head_begin = text_.size();
+        s.date_offset = append_head(text_, f);
+        s.head_size = text_.size() - s.head_begin;
+        s.body_begin = body_begin;
+        s.body_size = head_only ? 0 : body.size();
+    }
+
+    std::array<Span, 2 * error_statuses.size()> error_spans{};
+    for (std::size_t i = 0; i < error_spans.size(); ++i) {
+        const int code = static_cast<int>(error_statuses[i / 2]);
+        const bool head_only = i % 2 == 1;
+        Span& s = error_spans[i];
+        s.body_begin = text_.size();
+        text_ += reason_phrase(code);
+        text_ += '\n';
+        const std::size_t size = text_.size() - s.body_begin;
+        s.body_size = head_only ? 0 : size;
+        const std::string_view retry = code == 503 ? "Retry-After: 1\r\n" : "";
+        HeadFields f{code, "text/plain; charset=utf-8", true, size, "close", spec.server_header,
+                     retry};
+        s.head_begin = text_.size();
+        s.date_offset = append_head(text_, f);
+        s.head_size = text_.size() - s.head_begin;
+    }
+
+    for (std::size_t i = 0; i < spans.size(); ++i) answers_[i] = to_answer(text_, spans[i]);
+    for (std::size_t i = 0; i < error_spans.size(); ++i)
+        errors_[i] = to_answer(text_, error_spans[i]);
+}
+
+const Answer& Responses::answer(Framing framing, bool head_only) const noexcept {
+    return answers_[static_cast<std::size_t>(framing) * 2 + (head_only ? 1 : 0)];
+}
+
+const Answer& Responses::error(Status status, bool head_only) const noexcept {
+    std::size_t index = 0;  // 400 unless the status has its own answer
+    for (std::size_t i = 0; i < error_statuses.size(); ++i)
+        if (error_statuses[i] == status) index = i;
+    return errors_[index * 2 + (head_only ? 1 : 0)];
+}
+
+std::string_view Responses::continue_100() noexcept { return "HTTP/1.1 100 Continue\r\n\r\n"; }
+
+// ---- Date ----------------------------------------------------------------------
+
+namespace {
+
+// A seqlock: seq is odd while one writer refreshes the words. Every field is atomic,
+// so a reader racing the writer reads stale or mixed words, never undefined behaviour,
+// and the second look at seq throws mixed reads away.
+struct DateState {
+    std::atomic<std::uint32_t> seq{0};
+    std::atomic<std::int64_t> second{-1};  // -1: never formatted
+    std::array<std::atomic<std::uint64_t>, 4> words{};
+};
+static_assert(4 * sizeof(std::uint64_t) >= date_length);
+
+constinit DateState date_state;
+
+std::int64_t coarse_now() noexcept {
+    timespec ts{};
+    // The coarse clock reads the kernel's last tick from the vDSO: no syscall, and a
+    // few milliseconds of error is nothing next to a one-second resolution.
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    return ts.tv_sec;
+}
+
+// Becomes the one writer for this second if seq still equals `seen`; writes the date
+// into out as well. Returns false when another thread got there first.
+bool try_publish(std::uint32_t seen, std::int64_t now, char* out) noexcept {
+    if (!date_state.seq.compare_exchange_strong(seen, seen + 1, std::memory_order_relaxed))
+        return false;
+    std::atomic_thread_fence(std::memory_order_release);  // odd seq before any word
+    char text[4 * sizeof(std::uint64_t)] = {};
+    DateCache::format(static_cast<std::time_t>(now), text);
+    for (std::size_t i = 0; i < date_state.words.size(); ++i) {
+        std::uint64_t w = 0;
+        std::memcpy(&w, text + i * sizeof w, sizeof w);
+        date_state.words[i].store(w, std::memory_order_relaxed);
+    }
+    date_state.second.store(now, std::memory_order_relaxed);
+    date_state.seq.store(seen + 2, std::memory_order_release);
+    std::memcpy(out, text, date_length);
+    return true;
+}
+
+}  // namespace
+
+void DateCache::copy_to(char* out) noexcept {
+    const std::int64_t now = coarse_now();
+    for (;;) {
+        const std::uint32_t seq = date_state.seq.load(std::memory_order_acquire);
+        if (seq % 2 == 0) {
+            std::uint64_t words[4];
+            for (std::size_t i = 0; i < 4; ++i)
+                words[i] = date_state.words[i].load(std::memory_order_relaxed);
+            const std::int64_t second = date_state.second.load(std::memory_order_relaxed);
+            std::atomic_thread_fence(std::memory_order_acquire);  // words before the re-check
+            if (date_state.seq.load(std::memory_order_relaxed) == seq) {
+                if (second == now) {
+                    std::memcpy(out, words, date_length);
+                    return;
+                }
+                if (try_publish(seq, now, out)) return;
+                if (second >= 0) {
+                    // Another thread is refreshing it: a date a second old is still fine.
+                    std::memcpy(out, words, date_length);
+                    return;
+                }
+            }
+        }
+        std::this_thread::yield();  // a writer is mid-update: it takes nanoseconds
+    }
+}
+
+void DateCache::format(std::time_t t, char* out) noexcept {
+    static constexpr char days[] = "SunMonTueWedThuFriSat";
+    static constexpr char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    const auto put2 = [](char* p, int v) {
+        p[0] = static_cast<char>('0' + v / 10 % 10);
+        p[1] = static_cast<char>('0' + v % 10);
+    };
+    std::memcpy(out, days + 3 * tm.tm_wday, 3);
+    std::memcpy(out + 3, ", ", 2);
+    put2(out + 5, tm.tm_mday);
+    out[7] = ' ';
+    std::memcpy(out + 8, months + 3 * tm.tm_mon, 3);
+    out[11] = ' ';
+    const int year = tm.tm_year + 1900;
+    put2(out + 12, year / 100);
+    put2(out + 14, year % 100);
+    out[16] = ' ';
+    put2(out + 17, tm.tm_hour);
+    out[19] = ':';
+    put2(out + 20, tm.tm_min);
+    out[22] = ':';
+    put2(out + 23, tm.tm_sec);
+    std::memcpy(out + 25, " GMT", 4);
+}
+
+}  // namespace okserve::http
