@@ -326,6 +326,8 @@ def main(argv):
         servers.stop_all()
     data["seconds"] = time.monotonic() - t0
     data["pids"] = list(servers.STARTED)
+    with open(os.path.join(opts.out, "pids.json"), "w") as f:
+        json.dump(data["pids"], f)
     text = report.write_all(opts.out, data)
     svg.write_chart(os.path.join(opts.out, "bench.svg"), data)
     print(text)
@@ -356,8 +358,6 @@ def collect(opts, tmp, data):
     else:
         data["sweep"], data["sweep_skip"] = sweep.run(opts, tmp, log)
     data["pool_bench"] = run_pool_bench(opts, opts.out)
-    with open(os.path.join(opts.out, "pids.json"), "w") as f:
-        json.dump(servers.STARTED, f)
 
 
 if __name__ == "__main__":

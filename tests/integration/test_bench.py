@@ -1,0 +1,124 @@
+"""The benchmark harness (tools/bench/bench.py) in its quick size: it must produce the
+markdown table with every scenario, a CSV with numbers in it, a well-formed SVG, zero
+errors for okserve, and leave no process it started behind.
+"""
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+import xml.etree.ElementTree as ET
+
+import support
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BENCH = os.path.join(ROOT, "tools", "bench", "bench.py")
+SCENARIO_LABELS = ["keep-alive", "connection per request (wrk)", "connection per request (ab)",
+                   "pipelined x16", "ab -k", "fixed rate"]
+NUMERIC = ["rounds", "rps_median", "rps_min", "rps_max", "cpu_us_per_req", "errors_total"]
+TIMEOUT = 120
+
+
+def _nginx():
+    return shutil.which("nginx") or os.access("/usr/sbin/nginx", os.X_OK)
+
+
+def _pid_alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class BenchQuick(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.skip_reason = cls._why_skip()
+        if cls.skip_reason:
+            return
+        cls.out = tempfile.mkdtemp(prefix="okserve-bench-test-")
+        argv = [sys.executable, BENCH, "--quick", "--out", cls.out, "--bin", support.SERVER_BIN,
+                "--loadgen", support.LOADGEN_BIN,
+                "--pool-bench", os.path.join(support.BUILD, "pool_bench")]
+        cls.proc = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT,
+                                  cwd=ROOT, stdin=subprocess.DEVNULL)
+
+    @staticmethod
+    def _why_skip():
+        if support.SLOW:
+            return "sanitizer build: benchmark numbers would mean nothing"
+        if not _nginx():
+            return "nginx not installed (make bench installs it)"
+        if not shutil.which("wrk"):
+            return "wrk not installed"
+        if not os.access(support.SERVER_BIN, os.X_OK):
+            return f"okserve not built at {support.SERVER_BIN}"
+        return ""
+
+    @classmethod
+    def tearDownClass(cls):
+        if not cls.skip_reason:
+            shutil.rmtree(cls.out, ignore_errors=True)
+
+    def setUp(self):
+        if self.skip_reason:
+            self.skipTest(self.skip_reason)
+        self.assertEqual(self.proc.returncode, 0, self.proc.stderr[-2000:])
+
+    def csv_rows(self):
+        with open(os.path.join(self.out, "bench.csv"), newline="") as f:
+            return list(csv.DictReader(f))
+
+    def test_markdown_table_has_every_scenario(self):
+        table = [ln for ln in self.proc.stdout.splitlines() if ln.startswith("| ")]
+        self.assertTrue(any(ln.startswith("| scenario | server |") for ln in table))
+        for label in SCENARIO_LABELS:
+            with self.subTest(scenario=label):
+                self.assertTrue(any(ln.startswith(f"| {label}") for ln in table),
+                                f"no row for {label!r}")
+        self.assertIn("# okserve vs nginx", self.proc.stdout)
+        self.assertIn("- machine:", self.proc.stdout)
+
+    def test_csv_cells_are_numeric(self):
+        rows = self.csv_rows()
+        ran = [r for r in rows if not r["skipped"]]
+        self.assertTrue(any(r["scenario"] == "keepalive" for r in ran), rows)
+        self.assertEqual({r["server"] for r in ran} >= {"nginx"}, True)
+        for r in ran:
+            for key in NUMERIC:
+                with self.subTest(scenario=r["scenario"], server=r["server"], column=key):
+                    self.assertGreaterEqual(float(r[key]), 0.0)
+            self.assertGreater(float(r["rps_median"]), 0.0)
+
+    def test_okserve_has_zero_errors_everywhere(self):
+        rows = [r for r in self.csv_rows() if r["server"].startswith("okserve")]
+        self.assertTrue(rows, "no okserve rows in the CSV")
+        for r in rows:
+            with self.subTest(scenario=r["scenario"], server=r["server"]):
+                if r["skipped"]:
+                    continue
+                self.assertEqual(int(r["errors_total"]), 0, r["errors_detail"])
+
+    def test_svg_is_well_formed(self):
+        root = ET.parse(os.path.join(self.out, "bench.svg")).getroot()
+        self.assertTrue(root.tag.endswith("svg"), root.tag)
+        ns = "{http://www.w3.org/2000/svg}"
+        self.assertGreater(len(root.findall(f".//{ns}rect")), 5)
+        texts = " ".join(t.text or "" for t in root.iter(f"{ns}text"))
+        self.assertIn("keep-alive", texts)
+
+    def test_nothing_it_started_is_left_running(self):
+        with open(os.path.join(self.out, "pids.json")) as f:
+            pids = json.load(f)
+        self.assertTrue(pids, "the harness reported no PIDs")
+        self.assertIn(f"pids started: {' '.join(str(p) for p in pids)}", self.proc.stdout)
+        alive = [p for p in pids if _pid_alive(p)]
+        self.assertEqual(alive, [], "processes still running after the harness exited")
+
+
+if __name__ == "__main__":
+    unittest.main()
