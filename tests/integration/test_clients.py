@@ -38,7 +38,7 @@ class Curl(ServerCase):
     def test_head_and_post(self):
         srv = self.start()
         r = self.curl("-I", srv.url())
-        self.assertRegex(r.stdout, r"^HTTP/1.1 200 OK\r\n")
+        self.assertTrue(r.stdout.startswith("HTTP/1.1 200 OK"), r.stdout)
         self.assertIn("Content-Length: 3", r.stdout)
         with tempfile.NamedTemporaryFile(delete=False) as f:
             f.write(os.urandom(300 * 1024))

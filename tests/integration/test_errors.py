@@ -101,6 +101,28 @@ class ErrorAnswers(ServerCase):
         too_big = http_request(headers=[("X-Fill", "a" * 1100)])
         self.check_error_then_close(srv, too_big, 431, GARBAGE)
 
+    def test_queued_answers_survive_the_close(self):
+        # The client reads slowly (small receive buffer), so answers pile up unsent in the
+        # server; then a bad request and late garbage. A plain close() with unread input
+        # would reset the connection and throw the queued answers away.
+        srv = self.start()
+        s = socket.socket(srv.family, socket.SOCK_STREAM)
+        self.addCleanup(s.close)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(5)
+        s.connect((srv.host, srv.port))
+        n = 300
+        s.sendall(http_request() * n + b"GE(T / HTTP/1.1\r\n" + H + b"\r\n")
+        time.sleep(0.3)
+        send_quietly(s, GARBAGE)
+        time.sleep(0.3)
+        for i in range(n):
+            self.assertEqual(recv_response(s)[0], 200, f"answer {i}")
+        status, headers, _, raw = recv_response(s)
+        self.assertEqual(status, 400, raw)
+        self.assertEqual(headers.get("connection", "").lower(), "close")
+        self.assertEqual(read_until_close(s), (b"", "eof"))
+
     def test_error_answer_survives_a_large_flood(self):
         # 1 MB after the bad request: more than the socket buffers hold, so the server
         # must keep draining while the client's writes are in flight.
