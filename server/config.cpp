@@ -1,0 +1,241 @@
+#include "server/config.hpp"
+
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <sstream>
+#include <string_view>
+#include <vector>
+
+#include "server/sys/error.hpp"
+
+namespace okserve {
+
+namespace {
+
+[[noreturn]] void bad(const std::string& flag, const std::string& why) {
+    throw UsageError("okserve: " + flag + ": " + why);
+}
+
+std::uint64_t parse_uint(const std::string& flag, const std::string& text, std::uint64_t lo,
+                         std::uint64_t hi) {
+    if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0]))) {
+        bad(flag, "'" + text + "' is not a number");
+    }
+    errno = 0;
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+    if (errno != 0 || *end != '\0') bad(flag, "'" + text + "' is not a number");
+    if (v < lo || v > hi) {
+        bad(flag, "'" + text + "' is out of range " + std::to_string(lo) + ".." + std::to_string(hi));
+    }
+    return v;
+}
+
+std::string read_file(const std::string& flag, const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) bad(flag, "cannot read '" + path + "': " + std::string(errno_text(errno)));
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+std::pair<std::string, std::string> parse_header(const std::string& text) {
+    const auto colon = text.find(':');
+    if (colon == std::string::npos || colon == 0) bad("--header", "'" + text + "' is not 'Name: value'");
+    std::string value = text.substr(colon + 1);
+    const auto first = value.find_first_not_of(" \t");
+    value = first == std::string::npos ? std::string() : value.substr(first);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
+    return {text.substr(0, colon), value};
+}
+
+using Setter = std::function<void(Config&, const std::string& flag, const std::string& value)>;
+
+struct Flag {
+    const char* name;   // long name without "--"
+    char short_name;    // 0 when none
+    bool takes_value;
+    Setter set;
+};
+
+std::size_t size_value(const std::string& f, const std::string& v, std::size_t lo, std::size_t hi) {
+    return static_cast<std::size_t>(parse_uint(f, v, lo, hi));
+}
+
+const std::vector<Flag>& flags() {
+    static const std::vector<Flag> table = {
+        {"host", 0, true, [](Config& c, auto&, auto& v) { c.host = v; }},
+        {"port", 'p', true, [](Config& c, auto& f, auto& v) { c.port = static_cast<std::uint16_t>(parse_uint(f, v, 0, 65535)); }},
+        {"workers", 'w', true, [](Config& c, auto& f, auto& v) { c.workers = size_value(f, v, 1, 4096); }},
+        {"min-workers", 0, true, [](Config& c, auto& f, auto& v) { c.min_workers = size_value(f, v, 1, 4096); }},
+        {"queue", 'q', true, [](Config& c, auto& f, auto& v) { c.queue = size_value(f, v, 0, 1u << 20); }},
+        {"mode", 'm', true, [](Config& c, auto& f, auto& v) {
+             if (v != "pool") bad(f, "'" + v + "' is not a mode (available: pool)");
+             c.mode = v;
+         }},
+        {"overflow", 0, true, [](Config& c, auto& f, auto& v) {
+             if (v == "block") c.overflow = Overflow::block;
+             else if (v == "reject") c.overflow = Overflow::reject;
+             else bad(f, "'" + v + "' is not block or reject");
+         }},
+        {"backlog", 0, true, [](Config& c, auto& f, auto& v) { c.backlog = static_cast<int>(parse_uint(f, v, 1, 1u << 20)); }},
+        {"max-connections", 0, true, [](Config& c, auto& f, auto& v) { c.max_connections = size_value(f, v, 1, 1u << 24); }},
+        {"max-requests", 0, true, [](Config& c, auto& f, auto& v) { c.max_requests = parse_uint(f, v, 0, UINT64_MAX); }},
+        {"close", 0, false, [](Config& c, auto&, auto&) { c.close = true; }},
+        {"status", 's', true, [](Config& c, auto& f, auto& v) { c.response.status = static_cast<int>(parse_uint(f, v, 100, 999)); }},
+        {"body", 'b', true, [](Config& c, auto&, auto& v) { c.response.body = v; }},
+        {"body-file", 0, true, [](Config& c, auto& f, auto& v) { c.response.body = read_file(f, v); }},
+        {"content-type", 't', true, [](Config& c, auto&, auto& v) { c.response.content_type = v; }},
+        {"header", 'H', true, [](Config& c, auto&, auto& v) { c.response.headers.push_back(parse_header(v)); }},
+        {"server-header", 0, false, [](Config& c, auto&, auto&) { c.response.server_header = true; }},
+        {"max-head", 0, true, [](Config& c, auto& f, auto& v) { c.max_head = size_value(f, v, 64, 1u << 20); }},
+        {"header-timeout", 0, true, [](Config& c, auto& f, auto& v) { c.header_timeout = parse_duration(f, v); }},
+        {"body-timeout", 0, true, [](Config& c, auto& f, auto& v) { c.body_timeout = parse_duration(f, v); }},
+        {"keepalive-timeout", 0, true, [](Config& c, auto& f, auto& v) { c.keepalive_timeout = parse_duration(f, v); }},
+        {"write-timeout", 0, true, [](Config& c, auto& f, auto& v) { c.write_timeout = parse_duration(f, v); }},
+        {"linger-timeout", 0, true, [](Config& c, auto& f, auto& v) { c.linger_timeout = parse_duration(f, v); }},
+        {"drain-timeout", 0, true, [](Config& c, auto& f, auto& v) { c.drain_timeout = parse_duration(f, v); }},
+    };
+    return table;
+}
+
+std::string env_name(std::string_view flag) {
+    std::string name = "OKSERVE_";
+    for (char ch : flag) name += ch == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    return name;
+}
+
+void apply_environment(Config& c) {
+    if (const char* port = std::getenv("PORT"); port && *port) flags()[1].set(c, "PORT", port);
+    for (const Flag& f : flags()) {
+        const std::string name = env_name(f.name);
+        const char* value = std::getenv(name.c_str());
+        if (value == nullptr || *value == '\0') continue;
+        if (!f.takes_value) {
+            const std::string v = value;
+            if (v == "1" || v == "true" || v == "yes") f.set(c, name, v);
+            else if (v != "0" && v != "false" && v != "no") bad(name, "'" + v + "' is not 1 or 0");
+            continue;
+        }
+        f.set(c, name, value);
+    }
+}
+
+const Flag* find_long(std::string_view name) {
+    for (const Flag& f : flags()) if (name == f.name) return &f;
+    return nullptr;
+}
+
+const Flag* find_short(char ch) {
+    for (const Flag& f : flags()) if (f.short_name == ch) return &f;
+    return nullptr;
+}
+
+}  // namespace
+
+std::chrono::milliseconds parse_duration(const std::string& flag, const std::string& text) {
+    std::size_t digits = 0;
+    while (digits < text.size() && (std::isdigit(static_cast<unsigned char>(text[digits])) || text[digits] == '.')) ++digits;
+    const std::string number = text.substr(0, digits), unit = text.substr(digits);
+    double scale = 0;
+    if (unit.empty() || unit == "s") scale = 1000;
+    else if (unit == "ms") scale = 1;
+    else if (unit == "m") scale = 60'000;
+    char* end = nullptr;
+    const double v = number.empty() ? -1 : std::strtod(number.c_str(), &end);
+    if (scale == 0 || number.empty() || *end != '\0' || !(v > 0) || v * scale > 86'400'000.0) {
+        bad(flag, "'" + text + "' is not a duration like 500ms, 2s or 1.5");
+    }
+    return std::chrono::milliseconds(static_cast<long long>(std::ceil(v * scale)));
+}
+
+CommandLine parse_command_line(int argc, const char* const* argv) {
+    CommandLine cl;
+    apply_environment(cl.config);
+    for (int i = 1; i < argc; ++i) {
+        std::string arg = argv[i];
+        const Flag* f = nullptr;
+        std::string shown, value;
+        bool has_inline = false;
+        if (arg == "-h" || arg == "--help") { cl.action = Action::help; return cl; }
+        if (arg == "-V" || arg == "--version") { cl.action = Action::version; return cl; }
+        if (arg.rfind("--", 0) == 0) {
+            std::string name = arg.substr(2);
+            if (const auto eq = name.find('='); eq != std::string::npos) {
+                value = name.substr(eq + 1);
+                name = name.substr(0, eq);
+                has_inline = true;
+            }
+            f = find_long(name);
+            shown = "--" + name;
+        } else if (arg.size() >= 2 && arg[0] == '-') {
+            f = find_short(arg[1]);
+            shown = arg.substr(0, 2);
+            if (arg.size() > 2) { value = arg.substr(2); has_inline = true; }
+        }
+        if (f == nullptr) throw UsageError("okserve: unknown option '" + arg + "' (see --help)");
+        if (!f->takes_value) {
+            if (has_inline) bad(shown, "takes no value");
+            f->set(cl.config, shown, "");
+            continue;
+        }
+        if (!has_inline) {
+            if (i + 1 >= argc) bad(shown, "needs a value");
+            value = argv[++i];
+        }
+        f->set(cl.config, shown, value);
+    }
+    if (cl.config.min_workers != 0 && cl.config.workers != 0 && cl.config.min_workers > cl.config.workers) {
+        bad("--min-workers", "is larger than --workers");
+    }
+    return cl;
+}
+
+std::string help_text() {
+    return R"(okserve: a minimal, fast HTTP/1.1 responder. Every request gets the same answer.
+
+usage: okserve [options]
+
+Listening
+      --host ADDR             address to listen on (IPv4 or IPv6)          [127.0.0.1]
+  -p, --port N                port; 0 picks a free one                     [8080]
+      --backlog N             listen backlog (capped by net.core.somaxconn) [4096]
+      --max-connections N     open connections at most      [from RLIMIT_NOFILE]
+Pool
+  -m, --mode MODE             dispatch mode: pool                          [pool]
+  -w, --workers N             worker threads                        [one per CPU]
+      --min-workers N         let the pool shrink to N idle workers  [= workers]
+  -q, --queue N               queue slots beyond one per worker              [64]
+      --overflow POLICY       queue full: block (stop accepting) or reject (503)
+                                                                          [block]
+HTTP
+      --close                 one answer per connection, then close
+      --max-requests N        answers per connection; 0 = unlimited          [0]
+      --max-head BYTES        request line + fields at most; over it: 431 [8192]
+      --header-timeout T      whole request head within T; else 408        [10s]
+      --body-timeout T        body may stall at most T; else 408           [10s]
+      --keepalive-timeout T   idle keep-alive connection closes after T    [60s]
+      --write-timeout T       a blocked answer may wait T                  [10s]
+      --linger-timeout T      after an error answer, drain input for T      [2s]
+      --drain-timeout T       on SIGINT/SIGTERM, wait T for connections    [10s]
+Answer
+  -s, --status CODE           status code                                   [200]
+  -b, --body TEXT             body                                          [OK\n]
+      --body-file PATH        body read from a file
+  -t, --content-type TYPE     Content-Type        [text/plain; charset=utf-8]
+  -H, --header "Name: value"  extra header field (repeatable)
+      --server-header         add "Server: okserve"
+Other
+  -h, --help                  this text
+  -V, --version               version
+
+Durations: 500ms, 2s, 1.5 (seconds), 1m. Every option can also come from the
+environment as OKSERVE_<NAME> (OKSERVE_PORT, OKSERVE_WORKERS, OKSERVE_QUEUE, ...);
+PORT is honoured too. Options on the command line win.
+)";
+}
+
+}  // namespace okserve

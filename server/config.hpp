@@ -1,0 +1,55 @@
+// okserve configuration: the command line and OKSERVE_* environment, parsed and checked.
+// Knows nothing of sockets or threads; bad input throws UsageError (exit code 2).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "server/http/response.hpp"
+
+namespace okserve {
+
+enum class Overflow : std::uint8_t { block, reject };
+
+struct Config {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 8080;
+    std::string mode = "pool";
+    std::size_t workers = 0;      // 0: one per CPU
+    std::size_t min_workers = 0;  // 0: fixed size (= workers)
+    std::size_t queue = 64;       // the pool holds workers + queue jobs
+    Overflow overflow = Overflow::block;
+    int backlog = 4096;
+    std::size_t max_connections = 0;  // 0: derived from RLIMIT_NOFILE
+    std::uint64_t max_requests = 0;   // per connection; 0: unlimited
+    bool close = false;               // one answer per connection
+    std::size_t max_head = 8192;
+    http::ResponseSpec response;
+    std::chrono::milliseconds header_timeout{10'000};
+    std::chrono::milliseconds body_timeout{10'000};
+    std::chrono::milliseconds keepalive_timeout{60'000};
+    std::chrono::milliseconds write_timeout{10'000};
+    std::chrono::milliseconds linger_timeout{2'000};
+    std::chrono::milliseconds drain_timeout{10'000};
+};
+
+enum class Action : std::uint8_t { run, help, version };
+
+struct CommandLine {
+    Action action = Action::run;
+    Config config;
+};
+
+// Reads OKSERVE_* variables (and PORT), then argv; flags win. Throws UsageError with a
+// one-line message ("okserve: --port: 'x' is not a number") on any bad flag or value.
+CommandLine parse_command_line(int argc, const char* const* argv);
+
+std::string help_text();
+inline constexpr const char* version_text = "okserve 0.1.0";
+
+// "250ms", "2s", "1.5" (seconds), "1m": throws UsageError naming `flag` when malformed.
+std::chrono::milliseconds parse_duration(const std::string& flag, const std::string& text);
+
+}  // namespace okserve
