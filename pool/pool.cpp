@@ -93,11 +93,19 @@ Submit Pool::submit_waiting(Job& job, const Clock::time_point* deadline) {
       timed_out = room_cv_.wait_until(lock, *deadline) == std::cv_status::timeout;
     }
     --blocked_submitters_;
+    if (room_wakes_pending_ > 0) {
+      --room_wakes_pending_;
+    }
     // Re-check before giving up: room may have freed just as the deadline passed.
     if (timed_out && !closed_ && normal_full()) {
       ++stats_.rejected;
       return Submit::timed_out;
     }
+  }
+  // Same hand-off as for workers: if room is left and others still wait, wake the next.
+  if (!closed_ && !normal_full() && blocked_submitters_ > 0 && room_wakes_pending_ == 0) {
+    ++room_wakes_pending_;
+    room_cv_.notify_one();
   }
   return admit(lock, job, Lane::normal);
 }
@@ -264,8 +272,10 @@ void Pool::account_locked(std::size_t slot, Lane lane, bool ok) noexcept {
   ++stats_.per_worker[slot];
   if (lane == Lane::normal) {
     --normal_running_;
-    if (blocked_submitters_ > 0) {
-      room_cv_.notify_one();  // rare path: only when a submitter waits for room
+    // One wake-up in flight at a time; the woken submitter passes it on (submit_waiting).
+    if (blocked_submitters_ > 0 && room_wakes_pending_ == 0) {
+      ++room_wakes_pending_;
+      room_cv_.notify_one();
     }
   }
 }

@@ -132,6 +132,7 @@ class Pool {
   std::size_t sleeping_ = 0;        // workers inside work_cv_.wait
   std::size_t wakes_pending_ = 0;   // notifies sent to work_cv_ and not yet consumed
   std::size_t blocked_submitters_ = 0;
+  std::size_t room_wakes_pending_ = 0;  // notifies sent to room_cv_ and not yet consumed
   bool closed_ = false;
   bool cancelled_ = false;
   std::vector<Slot> slots_;  // max_workers_ entries, never resized (threads keep an index)
