@@ -97,7 +97,9 @@ bool valid_target(Method m, std::string_view t) noexcept {
     if (m == Method::connect) return valid_host(t, true);
     if (t == "*") return m == Method::options;
     if (t.front() == '/') return valid_pct(t, chars::uri_char);
-    const std::size_t colon = t.find(':');  // absolute-form: scheme ":" hier-part
+    // absolute-form, with an authority: scheme "://" ... A bare "host:port" would also
+    // read as scheme ":" path; requiring "//" keeps authority-form out of other methods.
+    const std::size_t colon = t.find("://");
     if (colon == npos || !chars::is_alpha(t.front())) return false;
     for (char c : t.substr(0, colon))
         if (!is(c, chars::scheme_char)) return false;
