@@ -104,7 +104,14 @@ def low_fd_limit():
 
 class OutOfDescriptors(ServerCase):
     def test_emfile_backs_off_and_recovers(self):
-        srv = self.start("--workers", "2", preexec_fn=low_fd_limit)
+        # A connection limit above the descriptor limit, so accept() really meets EMFILE.
+        self.check_fd_exhaustion("--max-connections", "1000")
+
+    def test_default_connection_limit_under_a_low_fd_limit(self):
+        self.check_fd_exhaustion()
+
+    def check_fd_exhaustion(self, *args):
+        srv = self.start("--workers", "2", *args, preexec_fn=low_fd_limit)
         held = []
         for _ in range(120):  # about twice what the server can hold
             s = self.connect(srv)
