@@ -206,8 +206,10 @@ bool try_publish(std::uint32_t seen, std::int64_t now, char* out) noexcept {
 
 }  // namespace
 
-void DateCache::copy_to(char* out) noexcept {
-    const std::int64_t now = coarse_now();
+void DateCache::copy_to(char* out) noexcept { copy_for_second(coarse_now(), out); }
+
+void DateCache::copy_for_second(std::time_t now_t, char* out) noexcept {
+    const auto now = static_cast<std::int64_t>(now_t);
     for (;;) {
         const std::uint32_t seq = date_state.seq.load(std::memory_order_acquire);
         if (seq % 2 == 0) {

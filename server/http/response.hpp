@@ -84,6 +84,8 @@ class DateCache {
 public:
     // Copies the current date (29 bytes) into out. Refreshes it when the second changed.
     static void copy_to(char* out) noexcept;
+    // copy_to as if the clock read `now`: lets tests make threads race on refreshes.
+    static void copy_for_second(std::time_t now, char* out) noexcept;
     // Formats t as an IMF-fixdate into out (29 bytes); exposed for tests.
     static void format(std::time_t t, char* out) noexcept;
 };
