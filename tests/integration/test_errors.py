@@ -1,11 +1,14 @@
 """Every error answer is read whole and then followed by a clean close (EOF, never a
 reset), even when the client keeps sending after the bad request. Table-driven.
 """
+import os
 import select
 import socket
+import tempfile
 import time
 
-from support import (ServerCase, http_request, read_until_close, recv_response, send_quietly)
+from support import (ServerCase, http_request, read_until_close, recv_response, send_quietly,
+                     stop_checked)
 
 H = b"Host: t\r\n"
 
@@ -182,6 +185,25 @@ class Timeouts(ServerCase):
         srv = self.start("--body-timeout", "300ms")
         self.expect_408(srv, http_request("POST", headers=[("Transfer-Encoding", "chunked")],
                                           body=b"5\r\nab"))
+
+    def test_reader_that_never_reads_is_dropped(self):
+        size = 8 << 20  # far more than the socket buffers on both sides hold
+        with tempfile.NamedTemporaryFile(delete=False) as f:
+            f.write(b"z" * size)
+        self.addCleanup(os.unlink, f.name)
+        srv = self.start("--body-file", f.name, "--write-timeout", "300ms")
+        s = socket.socket(srv.family, socket.SOCK_STREAM)
+        self.addCleanup(s.close)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(5)
+        s.connect((srv.host, srv.port))
+        s.sendall(http_request())
+        time.sleep(1.5)  # let the write timeout pass while nothing is read
+        data, how = read_until_close(s, timeout=10)
+        self.assertIn(how, ("eof", "reset"), "the server kept the stalled answer open")
+        self.assertLess(len(data), size, "the whole answer fit: the test proves nothing")
+        summary = stop_checked(self, srv)
+        self.assertEqual(summary["timed_out"], 1, summary)
 
     def test_idle_keep_alive_connection_is_closed(self):
         srv = self.start("--keepalive-timeout", "300ms")
