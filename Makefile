@@ -61,31 +61,39 @@ all: $(SERVER_BIN) $(LOADGEN_BIN) $(POOL_BENCH)
 
 $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) -c $< -o $@
+	@echo "  CXX     $<"
+	@$(CXX) $(CXXFLAGS) -c $< -o $@
 
 $(POOL_LIB): $(call obj,$(POOL_SRC))
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	@echo "  AR      $@"
+	@$(AR) rcs $@ $^
 
 $(SERVER_LIB): $(call obj,$(SERVER_SRC))
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	@echo "  AR      $@"
+	@$(AR) rcs $@ $^
 
 $(LOADGEN_LIB): $(call obj,$(LOADGEN_SRC))
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	@echo "  AR      $@"
+	@$(AR) rcs $@ $^
 
 $(SERVER_BIN): $(call obj,server/main.cpp) $(SERVER_LIB) $(POOL_LIB)
-	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+	@echo "  LINK    $@"
+	@$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(LOADGEN_BIN): $(call obj,tools/loadgen/main.cpp) $(LOADGEN_LIB)
-	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+	@echo "  LINK    $@"
+	@$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(POOL_BENCH): $(call obj,tools/bench/pool_bench.cpp) $(POOL_LIB)
-	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+	@echo "  LINK    $@"
+	@$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(UNIT_BIN): $(call obj,$(TEST_SRC)) $(SERVER_LIB) $(LOADGEN_LIB) $(POOL_LIB)
-	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+	@echo "  LINK    $@"
+	@$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 run: $(SERVER_BIN)
 	./$(SERVER_BIN) $(ARGS)

@@ -108,8 +108,10 @@ std::string env_name(std::string_view flag) {
     return name;
 }
 
+const Flag* find_long(std::string_view name);
+
 void apply_environment(Config& c) {
-    if (const char* port = std::getenv("PORT"); port && *port) flags()[1].set(c, "PORT", port);
+    if (const char* port = std::getenv("PORT"); port && *port) find_long("port")->set(c, "PORT", port);
     for (const Flag& f : flags()) {
         const std::string name = env_name(f.name);
         const char* value = std::getenv(name.c_str());

@@ -106,6 +106,7 @@ void Connection::run(Wake why) noexcept {
 }
 
 void Connection::reject() noexcept {
+    scratch.begin_batch();
     fail_request(http::Status::service_unavailable);
     error_outcome_ = Outcome::rejected;
     Step s = Step::park;
