@@ -1,6 +1,7 @@
 // pool/pool.cpp - Pool: admission, the worker loop, sleeping and waking, sizing, shutdown.
 #include "pool/pool.hpp"
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -18,6 +19,16 @@ const char* to_string(Submit s) noexcept {
 }
 
 namespace {
+// Every sleeper also wakes this often to look again. Not needed by the logic, which loses
+// no wake-up; it bounds the harm of a lost notify inside the C library (glibc's
+// condition variable can lose one: sourceware bug 25847) to a delay instead of a hang.
+// An idle pool pays one wake-up per sleeping thread per period: no spinning.
+constexpr auto recheck_period = std::chrono::seconds(1);
+
+// Which pool, if any, the current thread works for: a job that shuts down its own pool
+// would wait for itself forever, so that call throws instead.
+thread_local const Pool* worker_of = nullptr;
+
 Options checked(Options o) {
   if (o.max_workers == 0) {
     throw std::invalid_argument("pool: max_workers must be at least 1");
@@ -86,12 +97,12 @@ Submit Pool::submit_waiting(Job& job, const Clock::time_point* deadline) {
   std::unique_lock lock(mu_);
   while (!closed_ && normal_full()) {
     ++blocked_submitters_;
-    bool timed_out = false;
-    if (deadline == nullptr) {
-      room_cv_.wait(lock);
-    } else {
-      timed_out = room_cv_.wait_until(lock, *deadline) == std::cv_status::timeout;
-    }
+    const auto recheck_at = Clock::now() + recheck_period;
+    const bool caller_deadline_first = deadline != nullptr && *deadline < recheck_at;
+    const bool timed_out =
+        room_cv_.wait_until(lock, caller_deadline_first ? *deadline : recheck_at) ==
+            std::cv_status::timeout &&
+        caller_deadline_first;
     --blocked_submitters_;
     if (room_wakes_pending_ > 0) {
       --room_wakes_pending_;
@@ -178,6 +189,7 @@ void Pool::grow_if_starved_locked() noexcept {
 // One lock per job: the same critical section records the previous job's outcome and
 // takes the next one. The job runs, and its callable is destroyed, outside the mutex.
 void Pool::worker_loop(std::size_t slot) {
+  worker_of = this;
   const std::stop_token stop = stop_.get_token();
   Job job;
   Lane lane = Lane::normal;
@@ -222,6 +234,7 @@ void Pool::worker_loop(std::size_t slot) {
 // Takes the next job, priority lane first. Returns false when the worker should exit:
 // the pool is closed and empty, it was cancelled, or an idle dynamic worker retires.
 bool Pool::next_job_locked(std::unique_lock<std::mutex>& lock, Job& job, Lane& lane) {
+  std::optional<Clock::time_point> idle_since;  // set only if this call has to sleep
   for (;;) {
     if (cancelled_) {
       return false;
@@ -237,7 +250,13 @@ bool Pool::next_job_locked(std::unique_lock<std::mutex>& lock, Job& job, Lane& l
       ++normal_running_;
       break;
     }
-    if (closed_ || !sleep_locked(lock)) {
+    if (closed_) {
+      return false;
+    }
+    if (!idle_since) {
+      idle_since = Clock::now();
+    }
+    if (!sleep_locked(lock, *idle_since)) {
       return false;
     }
   }
@@ -245,17 +264,17 @@ bool Pool::next_job_locked(std::unique_lock<std::mutex>& lock, Job& job, Lane& l
   return true;
 }
 
-// Sleeps until notified. Returns false if this worker should retire instead: dynamic
-// sizing, idle for idle_timeout, nothing queued, and more than min_workers alive.
-bool Pool::sleep_locked(std::unique_lock<std::mutex>& lock) {
+// Sleeps until notified (or the recheck period passes). Returns false if this worker
+// should retire instead: dynamic sizing, idle since `idle_since` for idle_timeout, nothing
+// queued, and more than min_workers alive.
+bool Pool::sleep_locked(std::unique_lock<std::mutex>& lock, Clock::time_point idle_since) {
   const bool may_retire = dynamic() && live_workers_ > min_workers_;
-  bool timed_out = false;
-  ++sleeping_;
-  if (may_retire) {
-    timed_out = work_cv_.wait_for(lock, idle_timeout_) == std::cv_status::timeout;
-  } else {
-    work_cv_.wait(lock);
+  auto until = Clock::now() + recheck_period;
+  if (may_retire && idle_since + idle_timeout_ < until) {
+    until = idle_since + idle_timeout_;
   }
+  ++sleeping_;
+  const bool timed_out = work_cv_.wait_until(lock, until) == std::cv_status::timeout;
   --sleeping_;
   // Whoever leaves the wait consumes one pending wake-up, whether it was the one notified
   // or not; either way an awake worker now looks at the rings before sleeping again.
@@ -263,7 +282,9 @@ bool Pool::sleep_locked(std::unique_lock<std::mutex>& lock) {
     --wakes_pending_;
   }
   const bool idle = normal_.empty() && priority_.empty();
-  return !(timed_out && idle && !closed_ && live_workers_ > min_workers_);
+  const bool retire = timed_out && may_retire && idle && !closed_ &&
+                      live_workers_ > min_workers_ && Clock::now() >= idle_since + idle_timeout_;
+  return !retire;
 }
 
 void Pool::account_locked(std::size_t slot, Lane lane, bool ok) noexcept {
@@ -281,6 +302,13 @@ void Pool::account_locked(std::size_t slot, Lane lane, bool ok) noexcept {
 }
 
 // ---- shutdown ---------------------------------------------------------------------------
+
+void Pool::refuse_from_own_worker(const char* what) const {
+  if (worker_of == this) {
+    throw std::logic_error(std::string("pool: ") + what +
+                           " called from one of the pool's own jobs would wait for itself");
+  }
+}
 
 void Pool::close() noexcept {
   {
@@ -301,6 +329,7 @@ void Pool::join_all() {
 }
 
 DrainResult Pool::shutdown() {
+  refuse_from_own_worker("shutdown()");
   close();
   live_.wait();
   join_all();
@@ -308,6 +337,7 @@ DrainResult Pool::shutdown() {
 }
 
 DrainResult Pool::shutdown_until(Clock::time_point deadline) {
+  refuse_from_own_worker("shutdown_until()");
   close();
   if (!live_.wait_until(deadline)) {
     std::lock_guard lock(mu_);
@@ -318,6 +348,7 @@ DrainResult Pool::shutdown_until(Clock::time_point deadline) {
 }
 
 std::size_t Pool::cancel() {
+  refuse_from_own_worker("cancel()");
   {
     std::lock_guard lock(mu_);
     closed_ = true;

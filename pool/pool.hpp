@@ -17,6 +17,7 @@
 // - No lost wake-ups: a worker decides to sleep under the mutex, after seeing both rings
 //   empty, and a submitter pushes under the same mutex, so the push either comes first
 //   (the worker sees it) or sees the worker counted in sleeping_ (and notifies).
+//   Sleepers still look again once a second, in case the C library loses a notify.
 // - Shutdown: a WaitGroup counts live workers. Drain = close, let workers empty the
 //   rings and exit, wait on the group (optionally with a deadline). Cancel = close, drop
 //   what is queued, request_stop() on the token every job receives, wait.
@@ -83,6 +84,8 @@ class Pool {
   template <class F>
   auto submit_task(F&& f);
 
+  // Shutdown calls wait for the workers, so calling one from inside a job of the same
+  // pool throws std::logic_error instead of deadlocking. Safe from several threads at once.
   DrainResult shutdown();  // graceful: stop taking jobs, run all queued ones, join
   // Graceful with a deadline. If jobs are still unfinished then, it reports how many and
   // returns; workers go on draining. A later shutdown(), cancel() or ~Pool() finishes it.
@@ -109,9 +112,10 @@ class Pool {
 
   void worker_loop(std::size_t slot);
   bool next_job_locked(std::unique_lock<std::mutex>& lock, Job& job, Lane& lane);
-  bool sleep_locked(std::unique_lock<std::mutex>& lock);
+  bool sleep_locked(std::unique_lock<std::mutex>& lock, Clock::time_point idle_since);
   void account_locked(std::size_t slot, Lane lane, bool ok) noexcept;
 
+  void refuse_from_own_worker(const char* what) const;
   void close() noexcept;
   void join_all();
 

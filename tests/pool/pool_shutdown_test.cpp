@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <stdexcept>
 #include <stop_token>
 #include <thread>
 
@@ -106,6 +107,16 @@ TEST_SUITE("pool") {
     CHECK(s.dropped == 10);
     CHECK(s.completed == 1);
     CHECK(pool.try_submit([] {}) == Submit::closed);
+  }
+
+  TEST_CASE("a job that shuts down its own pool gets logic_error, not a deadlock") {
+    Pool pool(Options{.max_workers = 1});
+    std::future<void> from_job = pool.submit_task([&pool] { pool.shutdown(); });
+    REQUIRE(from_job.wait_for(test::hang_limit) == std::future_status::ready);
+    CHECK_THROWS_AS(from_job.get(), std::logic_error);
+    std::future<std::size_t> cancel_job = pool.submit_task([&pool] { return pool.cancel(); });
+    CHECK_THROWS_AS(cancel_job.get(), std::logic_error);
+    CHECK(pool.shutdown().unfinished == 0);
   }
 
   TEST_CASE("destroying a running pool drains it") {
