@@ -54,6 +54,7 @@ class Server:
         self.stdout_rest = ""
         self.stderr = ""
         self.returncode = None
+        self.signalled = False
 
     @staticmethod
     def _read_line(stream, timeout):
@@ -103,6 +104,11 @@ class Server:
             self.stdout_rest = out.decode(errors="replace")
             self.stderr = self._read_stderr()
         return self.returncode, self.stdout_rest, self.stderr
+
+    def signal(self, sig):
+        """Sends sig now; a later stop() then only waits, so no second signal follows."""
+        self.signalled = True
+        self.proc.send_signal(sig)
 
     def _read_stderr(self):
         self._stderr_file.seek(0)
@@ -286,7 +292,7 @@ class ServerCase(unittest.TestCase):
 
     def _audit(self, srv):
         if srv.returncode is None:
-            stop_checked(self, srv)
+            stop_checked(self, srv, sig=None if srv.signalled else signal.SIGTERM, timeout=40)
 
     def connect(self, srv, timeout=5.0):
         s = srv.connect(timeout)

@@ -56,7 +56,7 @@ class GracefulShutdown(ServerCase):
         clients = [KeepAliveClient(srv, scaled(20000, 3000), stop_at) for _ in range(4)]
         threads = [in_thread(c.run) for c in clients]
         time.sleep(scaled(0.5, 1.5))
-        srv.proc.send_signal(signal.SIGTERM)
+        srv.signal(signal.SIGTERM)
         for t in threads:
             t.join(scaled(30, 90))
             self.assertFalse(t.is_alive(), "a load thread hung after SIGTERM")
@@ -70,13 +70,13 @@ class GracefulShutdown(ServerCase):
         self.assertEqual(summary["requests"], complete, summary)
 
     def test_idle_keep_alive_connection_closed_at_once(self):
-        srv = self.start("--drain-timeout", "30s")
+        srv = self.start("--drain-timeout", "8s")
         s = self.connect(srv)
         s.sendall(GET)
         self.assertEqual(recv_response(s)[0], 200)
-        srv.proc.send_signal(signal.SIGTERM)
-        # Well before the 30 s drain: an idle connection has nothing to wait for.
-        self.assertEqual(read_until_close(s, timeout=5), (b"", "eof"))
+        srv.signal(signal.SIGTERM)
+        # Well before the 8 s drain: an idle connection has nothing to wait for.
+        self.assertEqual(read_until_close(s, timeout=4), (b"", "eof"))
         summary = stop_checked(self, srv, sig=None, timeout=10)
         self.assertEqual(summary["requests"], 1)
 
@@ -85,7 +85,7 @@ class GracefulShutdown(ServerCase):
         s = self.connect(srv)
         s.sendall(http_request("POST", headers=[("Content-Length", "10")], body=b"01234"))
         time.sleep(0.2)
-        srv.proc.send_signal(signal.SIGTERM)
+        srv.signal(signal.SIGTERM)
         self.assert_not_served_after_signal(srv)
         s.sendall(b"56789")
         status, headers, body, raw = recv_response(s)
@@ -121,7 +121,7 @@ class GracefulShutdown(ServerCase):
         s = self.connect(srv)
         s.sendall(http_request("POST", headers=[("Content-Length", "10")], body=b"01234"))
         time.sleep(0.2)
-        srv.proc.send_signal(signal.SIGTERM)
+        srv.signal(signal.SIGTERM)
         time.sleep(0.3)
         self.assertIsNone(srv.proc.poll(), "first signal did not wait for the request in flight")
         code, _, _ = srv.stop(signal.SIGTERM, timeout=5)
