@@ -86,22 +86,19 @@ bool Connection::claim_for_event(std::uint32_t events) noexcept {
 
 bool Connection::claim_if_parked() noexcept {
     std::uint32_t expected = 0;
-    return state_.compare_exchange_strong(expected, busy, std::memory_order_acq_rel);
+    return state_.compare_exchange_strong(expected, busy);  // seq_cst: see park()
 }
 
 void Connection::run(Wake why) noexcept {
     // Whatever event made us runnable is about to be looked at: forget it.
     state_.store(busy, std::memory_order_relaxed);
-    Step s = Step::park;
     if (why == Wake::timeout) {
         on_timeout();
         return;
     }
-    if (why == Wake::drain && !mid_request() && out_.empty() && !lingering_) {
-        finish(answers_ > 0 ? Outcome::answered : Outcome::timed_out);
-        return;
-    }
-    s = step();
+    // Wake::drain needs nothing special: an idle connection finds its socket empty and,
+    // seeing ctx_.draining, closes instead of parking (read_and_answer).
+    Step s = step();
     while (s == Step::park && !park()) s = step();
 }
 
@@ -144,7 +141,13 @@ Connection::Step Connection::read_and_answer() noexcept {
             const ssize_t n = ::recv(fd_.get(), scratch.in.data() + held, capacity - held, 0);
             if (n < 0) {
                 if (errno == EINTR) continue;
-                if (errno == EAGAIN || errno == EWOULDBLOCK) return Step::park;
+                if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    // Shutting down: an idle keep-alive connection closes now.
+                    if (held == 0 && !parser_.in_request() && ctx_.draining.load()) {
+                        return finish(answers_ > 0 ? Outcome::answered : Outcome::timed_out);
+                    }
+                    return Step::park;
+                }
                 return finish(is_client_gone(errno) ? end_outcome() : Outcome::errors);
             }
             if (n == 0) return finish(end_outcome());
@@ -393,8 +396,15 @@ bool Connection::park() noexcept {
         }
         registered_ = true;
     }
+    // Read our own fields now: once parked, another thread may own them.
+    const bool idle = !mid_request() && out_.empty() && !lingering_;
     std::uint32_t expected = busy;
-    if (state_.compare_exchange_strong(expected, 0, std::memory_order_acq_rel)) return true;
+    if (state_.compare_exchange_strong(expected, 0)) {
+        // If shutdown began while we were busy, the dispatcher's sweep may have missed us
+        // (it only takes parked connections). Both sides use seq_cst, so either it sees
+        // us parked or we see draining here and take ourselves back to close.
+        return !(idle && ctx_.draining.load() && claim_if_parked());
+    }
     state_.store(busy, std::memory_order_relaxed);
     return false;
 }

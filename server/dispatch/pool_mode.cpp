@@ -177,7 +177,7 @@ void PoolMode::on_signal() {
 // they have with Connection: close; idle keep-alive ones are closed at once.
 void PoolMode::begin_drain() {
     draining_ = true;
-    ctx_.draining.store(true, std::memory_order_relaxed);
+    ctx_.draining.store(true);  // seq_cst: pairs with Connection::park()
     drain_deadline_ = now_ms() + ctx_.config.drain_timeout.count();
     ctx_.poller.remove(listener_.fd.get());
     listener_.fd.reset();
