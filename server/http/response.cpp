@@ -5,6 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 #include <time.h>
 
 #include "server/http/chars.hpp"
@@ -99,53 +100,70 @@ Answer to_answer(const std::string& text, const Span& s) {
                   all.substr(s.body_begin, s.body_size)};
 }
 
+// Appends one head; the span's body is set by the caller.
+Span append_span(std::string& text, const HeadFields& f) {
+    Span s;
+    s.head_begin = text.size();
+    s.date_offset = append_head(text, f);
+    s.head_size = text.size() - s.head_begin;
+    return s;
+}
+
+// The configured answer for each Framing, GET then HEAD: [framing * 2 + head_only].
+std::vector<Span> append_answers(std::string& text, const ResponseSpec& spec,
+                                 std::string_view extra) {
+    const bool bodyless = spec.status == 204 || spec.status == 304;
+    const std::string_view body = bodyless ? std::string_view{} : spec.body;
+    const std::size_t body_begin = text.size();
+    text += body;
+    const std::string_view type = body.empty() ? "" : chars::trim_ows(spec.content_type);
+    std::vector<Span> spans;
+    for (std::string_view connection : {"", "keep-alive", "close"}) {
+        const HeadFields f{spec.status, type, !bodyless, body.size(), connection,
+                           spec.server_header, extra};
+        for (bool head_only : {false, true}) {
+            Span s = append_span(text, f);
+            s.body_begin = body_begin;
+            s.body_size = head_only ? 0 : body.size();
+            spans.push_back(s);
+        }
+    }
+    return spans;
+}
+
+// Each error answer, GET then HEAD: a "<reason>\n" body, and the connection closes.
+template <std::size_t N>
+std::vector<Span> append_errors(std::string& text, const std::array<Status, N>& statuses,
+                                bool server) {
+    std::vector<Span> spans;
+    for (Status status : statuses) {
+        const int code = static_cast<int>(status);
+        const std::size_t body_begin = text.size();
+        text.append(reason_phrase(code)).append("\n");
+        const std::size_t size = text.size() - body_begin;
+        const std::string_view retry = code == 503 ? "Retry-After: 1\r\n" : "";
+        const HeadFields f{code, "text/plain; charset=utf-8", true, size, "close", server, retry};
+        for (bool head_only : {false, true}) {
+            Span s = append_span(text, f);
+            s.body_begin = body_begin;
+            s.body_size = head_only ? 0 : size;
+            spans.push_back(s);
+        }
+    }
+    return spans;
+}
+
 }  // namespace
 
 Responses::Responses(const ResponseSpec& spec) {
     check_status(spec.status);
     check_value("content type", spec.content_type);
     const std::string extra = render_extra(spec);
-    const bool bodyless = spec.status == 204 || spec.status == 304;
-    const std::string_view body = bodyless ? std::string_view{} : spec.body;
-
     // text_ only grows while spans are recorded; views are taken once it is final.
-    std::array<Span, 6> spans{};
-    const std::size_t body_begin = text_.size();
-    text_ += body;
-    constexpr std::string_view connection[] = {"", "keep-alive", "close"};
-    for (std::size_t i = 0; i < spans.size(); ++i) {
-        const bool head_only = i % 2 == 1;
-        HeadFields f{spec.status, body.empty() ? "" : chars::trim_ows(spec.content_type),
-                     !bodyless, body.size(), connection[i / 2], spec.server_header, extra};
-        Span& s = spans[i];
-        s.head_begin = text_.size();
-        s.date_offset = append_head(text_, f);
-        s.head_size = text_.size() - s.head_begin;
-        s.body_begin = body_begin;
-        s.body_size = head_only ? 0 : body.size();
-    }
-
-    std::array<Span, 2 * error_statuses.size()> error_spans{};
-    for (std::size_t i = 0; i < error_spans.size(); ++i) {
-        const int code = static_cast<int>(error_statuses[i / 2]);
-        const bool head_only = i % 2 == 1;
-        Span& s = error_spans[i];
-        s.body_begin = text_.size();
-        text_ += reason_phrase(code);
-        text_ += '\n';
-        const std::size_t size = text_.size() - s.body_begin;
-        s.body_size = head_only ? 0 : size;
-        const std::string_view retry = code == 503 ? "Retry-After: 1\r\n" : "";
-        HeadFields f{code, "text/plain; charset=utf-8", true, size, "close", spec.server_header,
-                     retry};
-        s.head_begin = text_.size();
-        s.date_offset = append_head(text_, f);
-        s.head_size = text_.size() - s.head_begin;
-    }
-
-    for (std::size_t i = 0; i < spans.size(); ++i) answers_[i] = to_answer(text_, spans[i]);
-    for (std::size_t i = 0; i < error_spans.size(); ++i)
-        errors_[i] = to_answer(text_, error_spans[i]);
+    const std::vector<Span> spans = append_answers(text_, spec, extra);
+    const std::vector<Span> error_spans = append_errors(text_, error_statuses, spec.server_header);
+    for (std::size_t i = 0; i < answers_.size(); ++i) answers_[i] = to_answer(text_, spans[i]);
+    for (std::size_t i = 0; i < errors_.size(); ++i) errors_[i] = to_answer(text_, error_spans[i]);
 }
 
 const Answer& Responses::answer(Framing framing, bool head_only) const noexcept {
