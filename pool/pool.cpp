@@ -113,8 +113,10 @@ Submit Pool::submit_waiting(Job& job, const Clock::time_point* deadline) {
       return Submit::timed_out;
     }
   }
-  // Same hand-off as for workers: if room is left and others still wait, wake the next.
-  if (!closed_ && !normal_full() && blocked_submitters_ > 0 && room_wakes_pending_ == 0) {
+  // Same hand-off as for workers: if room is left after our own push and others still
+  // wait, wake the next one.
+  const bool room_after_us = normal_.size() + normal_running_ + 1 < capacity_;
+  if (!closed_ && room_after_us && blocked_submitters_ > 0 && room_wakes_pending_ == 0) {
     ++room_wakes_pending_;
     room_cv_.notify_one();
   }
