@@ -1,7 +1,6 @@
 #include "tools/loadgen/response_checker.hpp"
 
 #include <algorithm>
-#include <cstring>
 #include <string_view>
 
 namespace okserve::loadgen {
@@ -111,15 +110,21 @@ Feed ResponseChecker::feed(const char* data, std::size_t len) noexcept {
             return {Framing::need_more, len};
         }
         if (state_ == State::value && field_ == Field::other) {
-            // A field we don't interpret: jump to its end of line.
-            const void* cr = std::memchr(data + i, '\r', len - i);
-            const std::size_t end = cr ? static_cast<std::size_t>(static_cast<const char*>(cr) - data) : len;
+            // A field we don't interpret: a tight scan to its end of line, checking only that it
+            // holds no control characters.
+            std::size_t end = i;
+            while (end < len && (!is_ctl(data[end]) || data[end] == '\t') && data[end] != '\r') {
+                ++end;
+            }
             head_bytes_ += end - i;
             i = end;
             if (head_bytes_ > max_head) {
                 return {fail("response head too large"), i};
             }
-            if (cr != nullptr) {
+            if (i < len) {
+                if (data[i] != '\r') {
+                    return {fail("control character in a header value"), i + 1};
+                }
                 state_ = State::value_lf;
                 ++i;
             }
