@@ -43,7 +43,7 @@ void RequestParser::reset() noexcept {
 void RequestParser::begin_request() noexcept {
     req_ = Request{};
     phase_ = Phase::idle;
-    line_started_ = false;
+    line_started_ = line_checked_ = false;
     head_start_ = scanned_ = 0;
     remaining_ = body_seen_ = 0;
 }
@@ -61,6 +61,7 @@ RequestParser::Result RequestParser::feed_head(std::string_view bytes) noexcept 
     if (phase_ == Phase::failed) return {Kind::error, 0, failure_};
     if (end == 0) {
         if (bytes.size() >= limits_.max_head) return fail(Status::header_fields_too_large);
+        if (const Status s = check_line_early(bytes); s != Status::ok) return fail(s);
         return {Kind::need_more, 0, Status::none};
     }
     syntax::Head head;
@@ -81,6 +82,17 @@ RequestParser::Result RequestParser::feed_head(std::string_view bytes) noexcept 
         break;
     }
     return {Kind::head, end, Status::none};
+}
+
+// A head still incomplete may already hold a whole request line. Judge it now: a client
+// that sent `GET /` (HTTP/0.9) waits for an answer, not for more fields, and must not be
+// left to the header timeout. Done once per request, and only for heads split across reads.
+Status RequestParser::check_line_early(std::string_view bytes) noexcept {
+    if (line_checked_ || !line_started_) return Status::ok;
+    const std::size_t lf = bytes.find('\n', head_start_);
+    if (lf == std::string_view::npos) return Status::ok;
+    line_checked_ = true;
+    return syntax::check_request_line(bytes.substr(head_start_, lf + 1 - head_start_));
 }
 
 // Empty lines before the request line are ignored (RFC 9112 2.2). The request line

@@ -91,6 +91,7 @@ private:
     Result feed_body(std::string_view bytes) noexcept;
     std::size_t find_head_end(std::string_view bytes) noexcept;
     bool skip_empty_lines(std::string_view bytes, std::size_t limit) noexcept;
+    Status check_line_early(std::string_view bytes) noexcept;
     Step take_data(std::string_view bytes, std::size_t& at) noexcept;
     Step take_data_end(std::string_view bytes, std::size_t& at) noexcept;
     Step take_chunk_line(std::string_view bytes, std::size_t& at) noexcept;
@@ -106,6 +107,7 @@ private:
     Phase phase_ = Phase::idle;
     Status failure_ = Status::none;
     bool line_started_ = false;  // the request line's first byte has been seen
+    bool line_checked_ = false;  // the request line was judged before the head completed
     std::size_t head_start_ = 0;  // where the request line starts (after empty lines)
     std::size_t scanned_ = 0;     // bytes of the current head already searched for its end
     std::uint64_t remaining_ = 0;  // of the current body or chunk

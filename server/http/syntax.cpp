@@ -305,6 +305,11 @@ Status parse_head(std::string_view head, Head& out) noexcept {
     return finish(fields, out);
 }
 
+Status check_request_line(std::string_view line) noexcept {
+    Request ignored;
+    return parse_request_line(next_line(line), ignored);
+}
+
 bool parse_chunk_line(std::string_view line, std::uint64_t& size) noexcept {
     std::size_t i = 0;
     size = 0;

@@ -24,6 +24,10 @@ struct Head {
 // with the LF of the empty line. Returns Status::ok or the status to answer with.
 Status parse_head(std::string_view head, Head& out) noexcept;
 
+// Just the request line, with or without its line ending: lets a connection answer a
+// bad request line (HTTP/0.9 `GET /`, `PRI * HTTP/2.0`) before any field arrives.
+Status check_request_line(std::string_view line) noexcept;
+
 // One field line without its line ending: a token name, ':', the value. Used for the
 // head's fields and for trailer fields. Returns false on any syntax error.
 bool split_field_line(std::string_view line, std::string_view& name,

@@ -247,6 +247,26 @@ TEST_CASE("a head that is incomplete consumes nothing") {
     }
 }
 
+TEST_CASE("a bad request line is answered before the rest of the head arrives") {
+    struct Case { std::string_view bytes; okserve::http::Status status; };
+    const Case cases[] = {
+        {"GET /\r\n", okserve::http::Status::bad_request},  // HTTP/0.9: no more lines will come
+        {"GET /\n", okserve::http::Status::bad_request},
+        {"PRI * HTTP/2.0\r\n", okserve::http::Status::version_not_supported},
+        {"GET / HTTP/1.1 extra\r\nHost: a\r\n", okserve::http::Status::bad_request},
+    };
+    for (const Case& c : cases) {
+        CAPTURE(c.bytes);
+        RequestParser p;
+        const auto r = p.feed(okserve::http::test::guarded().place(c.bytes));
+        CHECK(r.kind == RequestParser::Kind::error);
+        CHECK(r.status == c.status);
+    }
+    RequestParser good;  // a good request line alone still waits for its fields
+    CHECK(good.feed("GET / HTTP/1.1\r\n").kind == RequestParser::Kind::need_more);
+    CHECK(good.feed("GET / HTTP/1.1\r\nHost: a\r\n\r\n").kind == RequestParser::Kind::complete);
+}
+
 TEST_CASE("the head limit gives 431, and a head just at the limit passes") {
     CHECK(drive(padded_request(8192)) == "complete GET 1.1 keep");
     CHECK(drive(padded_request(8193)) == "error 431");
