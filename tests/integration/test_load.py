@@ -12,13 +12,15 @@ HALF_HEAD = b"GET /slow HTTP/1.1\r\nHost: t\r\nX-Half: "
 
 
 class SlowClients(ServerCase):
-    def fast_client_unblocked(self, workers):
+    def fast_client_unblocked(self, workers, slow_count=None):
         # Long timeouts, so that only the server's design (not a timeout rescue) can keep
         # the fast client going while the slow ones hold their connections.
         srv = self.start("--workers", str(workers), "--header-timeout", "60s",
                          "--keepalive-timeout", "60s")
         slow = []
-        for i in range(scaled(200, 60) + scaled(50, 20)):
+        if slow_count is None:
+            slow_count = scaled(200, 60) + scaled(50, 20)
+        for i in range(slow_count):
             s = self.connect(srv)
             if i % 5:
                 s.sendall(HALF_HEAD)  # four in five stall mid-head, the rest send nothing
@@ -44,6 +46,17 @@ class SlowClients(ServerCase):
 
     def test_fast_client_beside_stalled_ones_one_worker(self):
         self.fast_client_unblocked(workers=1)
+
+    def test_fast_client_beside_ten_thousand_slow_or_idle(self):
+        wanted = scaled(10000, 1000)
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard != resource.RLIM_INFINITY and hard < wanted + 200:
+            self.skipTest(f"descriptor limit {hard} is below {wanted + 200}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted + 200), hard))
+        try:
+            self.fast_client_unblocked(workers=2, slow_count=wanted)
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 class Overflow(ServerCase):
