@@ -19,128 +19,127 @@ namespace okserve::pool {
 // A Job that never runs destroys its callable in ~Job(), so a dropped job releases what
 // it owns (an fd, a promise) instead of leaking it.
 class Job {
- public:
-  static constexpr std::size_t inline_size = 56;
-  static constexpr std::size_t inline_align = alignof(void*);
+public:
+    static constexpr std::size_t inline_size = 56;
+    static constexpr std::size_t inline_align = alignof(void*);
 
-  Job() noexcept = default;
+    Job() noexcept = default;
 
-  template <class F, class D = std::decay_t<F>,
-            class = std::enable_if_t<!std::is_same_v<D, Job>>>
-  Job(F&& f) : ops_(&ops_for<D>) {  // NOLINT: implicit by design, like std::function
-    static_assert(std::is_invocable_v<D&, std::stop_token> || std::is_invocable_v<D&>,
-                  "a Job callable is invoked as f(std::stop_token) or f()");
-    if constexpr (fits_inline<D>) {
-      ::new (static_cast<void*>(storage_)) D(std::forward<F>(f));
-    } else {
-      D* heap = new D(std::forward<F>(f));
-      ::new (static_cast<void*>(storage_)) D*(heap);
+    template <class F, class D = std::decay_t<F>, class = std::enable_if_t<!std::is_same_v<D, Job>>>
+    Job(F&& f) : ops_(&ops_for<D>) {  // NOLINT: implicit by design, like std::function
+        static_assert(std::is_invocable_v<D&, std::stop_token> || std::is_invocable_v<D&>,
+                      "a Job callable is invoked as f(std::stop_token) or f()");
+        if constexpr (fits_inline<D>) {
+            ::new (static_cast<void*>(storage_)) D(std::forward<F>(f));
+        } else {
+            D* heap = new D(std::forward<F>(f));
+            ::new (static_cast<void*>(storage_)) D*(heap);
+        }
     }
-  }
 
-  Job(Job&& other) noexcept : ops_(other.ops_) {
-    if (ops_ != nullptr) {
-      ops_->relocate(storage_, other.storage_);
-      other.ops_ = nullptr;
+    Job(Job&& other) noexcept : ops_(other.ops_) {
+        if (ops_ != nullptr) {
+            ops_->relocate(storage_, other.storage_);
+            other.ops_ = nullptr;
+        }
     }
-  }
 
-  Job& operator=(Job&& other) noexcept {
-    if (this != &other) {
-      reset();
-      if (other.ops_ != nullptr) {
-        other.ops_->relocate(storage_, other.storage_);
-        ops_ = std::exchange(other.ops_, nullptr);
-      }
+    Job& operator=(Job&& other) noexcept {
+        if (this != &other) {
+            reset();
+            if (other.ops_ != nullptr) {
+                other.ops_->relocate(storage_, other.storage_);
+                ops_ = std::exchange(other.ops_, nullptr);
+            }
+        }
+        return *this;
     }
-    return *this;
-  }
 
-  Job(const Job&) = delete;
-  Job& operator=(const Job&) = delete;
-  ~Job() { reset(); }
+    Job(const Job&) = delete;
+    Job& operator=(const Job&) = delete;
+    ~Job() { reset(); }
 
-  explicit operator bool() const noexcept { return ops_ != nullptr; }
+    explicit operator bool() const noexcept { return ops_ != nullptr; }
 
-  // Runs the callable; true means success. Exceptions from the callable pass through:
-  // the worker catches them at the job boundary. Precondition: *this is not empty.
-  // The token goes by reference: a copy costs an atomic increment on a count that every
-  // worker shares, and callables that ignore it should not pay for that.
-  bool operator()(const std::stop_token& stop) { return ops_->invoke(storage_, stop); }
+    // Runs the callable; true means success. Exceptions from the callable pass through:
+    // the worker catches them at the job boundary. Precondition: *this is not empty.
+    // The token goes by reference: a copy costs an atomic increment on a count that every
+    // worker shares, and callables that ignore it should not pay for that.
+    bool operator()(const std::stop_token& stop) { return ops_->invoke(storage_, stop); }
 
-  // Destroys the callable now (and what it owns); the Job becomes empty.
-  void reset() noexcept {
-    if (ops_ != nullptr) {
-      std::exchange(ops_, nullptr)->destroy(storage_);
+    // Destroys the callable now (and what it owns); the Job becomes empty.
+    void reset() noexcept {
+        if (ops_ != nullptr) {
+            std::exchange(ops_, nullptr)->destroy(storage_);
+        }
     }
-  }
 
- private:
-  struct Ops {
-    bool (*invoke)(void* self, const std::stop_token& stop);
-    void (*relocate)(void* to, void* from) noexcept;  // move-construct into `to`, destroy `from`
-    void (*destroy)(void* self) noexcept;
-  };
+private:
+    struct Ops {
+        bool (*invoke)(void* self, const std::stop_token& stop);
+        void (*relocate)(void* to, void* from) noexcept;  // move-construct into `to`, destroy `from`
+        void (*destroy)(void* self) noexcept;
+    };
 
-  template <class D>
-  static constexpr bool fits_inline = sizeof(D) <= inline_size && alignof(D) <= inline_align &&
-                                      std::is_nothrow_move_constructible_v<D>;
+    template <class D>
+    static constexpr bool fits_inline = sizeof(D) <= inline_size &&
+                                        alignof(D) <= inline_align&& std::is_nothrow_move_constructible_v<D>;
 
-  template <class D>
-  static D& target(void* self) noexcept {
-    if constexpr (fits_inline<D>) {
-      return *std::launder(static_cast<D*>(self));
-    } else {
-      return **std::launder(static_cast<D**>(self));
+    template <class D>
+    static D& target(void* self) noexcept {
+        if constexpr (fits_inline<D>) {
+            return *std::launder(static_cast<D*>(self));
+        } else {
+            return **std::launder(static_cast<D**>(self));
+        }
     }
-  }
 
-  template <class D>
-  static bool invoke_as(void* self, const std::stop_token& stop) {
-    D& f = target<D>(self);
-    if constexpr (std::is_invocable_v<D&, std::stop_token>) {
-      return finish(f, stop);
-    } else {
-      return finish(f);
+    template <class D>
+    static bool invoke_as(void* self, const std::stop_token& stop) {
+        D& f = target<D>(self);
+        if constexpr (std::is_invocable_v<D&, std::stop_token>) {
+            return finish(f, stop);
+        } else {
+            return finish(f);
+        }
     }
-  }
 
-  template <class D, class... A>
-  static bool finish(D& f, A&&... a) {
-    using R = std::invoke_result_t<D&, A...>;
-    if constexpr (std::is_same_v<R, bool>) {
-      return f(std::forward<A>(a)...);
-    } else {
-      f(std::forward<A>(a)...);
-      return true;
+    template <class D, class... A>
+    static bool finish(D& f, A&&... a) {
+        using R = std::invoke_result_t<D&, A...>;
+        if constexpr (std::is_same_v<R, bool>) {
+            return f(std::forward<A>(a)...);
+        } else {
+            f(std::forward<A>(a)...);
+            return true;
+        }
     }
-  }
 
-  template <class D>
-  static void relocate_as(void* to, void* from) noexcept {
-    if constexpr (fits_inline<D>) {
-      D* src = std::launder(static_cast<D*>(from));
-      ::new (to) D(std::move(*src));
-      src->~D();
-    } else {
-      ::new (to) D*(*std::launder(static_cast<D**>(from)));  // the pointer moves, not D
+    template <class D>
+    static void relocate_as(void* to, void* from) noexcept {
+        if constexpr (fits_inline<D>) {
+            D* src = std::launder(static_cast<D*>(from));
+            ::new (to) D(std::move(*src));
+            src->~D();
+        } else {
+            ::new (to) D*(*std::launder(static_cast<D**>(from)));  // the pointer moves, not D
+        }
     }
-  }
 
-  template <class D>
-  static void destroy_as(void* self) noexcept {
-    if constexpr (fits_inline<D>) {
-      std::launder(static_cast<D*>(self))->~D();
-    } else {
-      delete *std::launder(static_cast<D**>(self));
+    template <class D>
+    static void destroy_as(void* self) noexcept {
+        if constexpr (fits_inline<D>) {
+            std::launder(static_cast<D*>(self))->~D();
+        } else {
+            delete *std::launder(static_cast<D**>(self));
+        }
     }
-  }
 
-  template <class D>
-  static constexpr Ops ops_for{&invoke_as<D>, &relocate_as<D>, &destroy_as<D>};
+    template <class D>
+    static constexpr Ops ops_for{&invoke_as<D>, &relocate_as<D>, &destroy_as<D>};
 
-  alignas(inline_align) unsigned char storage_[inline_size];
-  const Ops* ops_ = nullptr;
+    alignas(inline_align) unsigned char storage_[inline_size];
+    const Ops* ops_ = nullptr;
 };
 
 static_assert(std::is_nothrow_move_constructible_v<Job>, "a queued Job must move without throwing");

@@ -18,31 +18,31 @@ namespace okserve::pool {
 // was: done() with nothing outstanding, or add(n) that would take the count below zero.
 // Every member is safe to call from any number of threads.
 class WaitGroup {
- public:
-  WaitGroup() = default;
-  WaitGroup(const WaitGroup&) = delete;
-  WaitGroup& operator=(const WaitGroup&) = delete;
+public:
+    WaitGroup() = default;
+    WaitGroup(const WaitGroup&) = delete;
+    WaitGroup& operator=(const WaitGroup&) = delete;
 
-  void add(std::ptrdiff_t n = 1);
-  void done();
+    void add(std::ptrdiff_t n = 1);
+    void done();
 
-  // Returns once the count is zero (at once if it already is).
-  void wait();
+    // Returns once the count is zero (at once if it already is).
+    void wait();
 
-  // True if the count reached zero before the deadline, false if the deadline passed.
-  bool wait_until(std::chrono::steady_clock::time_point deadline);
+    // True if the count reached zero before the deadline, false if the deadline passed.
+    bool wait_until(std::chrono::steady_clock::time_point deadline);
 
-  template <class Rep, class Period>
-  bool wait_for(std::chrono::duration<Rep, Period> timeout) {
-    return wait_until(std::chrono::steady_clock::now() + timeout);
-  }
+    template <class Rep, class Period>
+    bool wait_for(std::chrono::duration<Rep, Period> timeout) {
+        return wait_until(std::chrono::steady_clock::now() + timeout);
+    }
 
-  std::ptrdiff_t count() const noexcept;
+    std::ptrdiff_t count() const noexcept;
 
- private:
-  mutable std::mutex mu_;
-  std::condition_variable zero_;
-  std::ptrdiff_t count_ = 0;  // guarded by mu_
+private:
+    mutable std::mutex mu_;
+    std::condition_variable zero_;
+    std::ptrdiff_t count_ = 0;  // guarded by mu_
 };
 
 }  // namespace okserve::pool

@@ -10,30 +10,30 @@
 namespace okserve::pool {
 
 struct Options {
-  std::size_t max_workers = 1;
-  std::size_t min_workers = 0;  // 0: fixed size, max_workers threads. Else grow/shrink in between.
-  std::size_t queue_size = 64;  // normal-lane capacity is max_workers + queue_size (see Pool)
-  std::size_t priority_size = 16;
-  std::chrono::milliseconds idle_timeout{2000};  // dynamic sizing only: idle time before retiring
+    std::size_t max_workers = 1;
+    std::size_t min_workers = 0;  // 0: fixed size, max_workers threads. Else grow/shrink in between.
+    std::size_t queue_size = 64;  // normal-lane capacity is max_workers + queue_size (see Pool)
+    std::size_t priority_size = 16;
+    std::chrono::milliseconds idle_timeout{2000};  // dynamic sizing only: idle time before retiring
 };
 
 // A consistent snapshot: every field is read under the pool's mutex at one instant.
 // Accounting identity once the pool is shut down:
 //   accepted = completed + failed + dropped (+ queued + in_flight while it still runs)
 struct Stats {
-  std::size_t workers = 0;    // live worker threads now
-  std::size_t queued = 0;     // waiting in either lane
-  std::size_t queued_priority = 0;
-  std::size_t in_flight = 0;  // running now, one per busy worker
-  std::size_t max_depth = 0;  // highest `queued` ever seen
-  std::size_t waiting_submitters = 0;  // threads blocked in submit()/submit_until() for room
-  std::uint64_t accepted = 0;   // submissions taken, both lanes
-  std::uint64_t completed = 0;  // ran and succeeded
-  std::uint64_t failed = 0;     // ran and threw or returned false
-  std::uint64_t rejected = 0;   // refused because full: `full` and `timed_out` results
-  std::uint64_t refused_closed = 0;  // refused because shutdown had begun
-  std::uint64_t dropped = 0;         // queued jobs destroyed unrun by cancel()
-  std::vector<std::uint64_t> per_worker;  // jobs finished by each worker slot (max_workers slots)
+    std::size_t workers = 0;  // live worker threads now
+    std::size_t queued = 0;   // waiting in either lane
+    std::size_t queued_priority = 0;
+    std::size_t in_flight = 0;              // running now, one per busy worker
+    std::size_t max_depth = 0;              // highest `queued` ever seen
+    std::size_t waiting_submitters = 0;     // threads blocked in submit()/submit_until() for room
+    std::uint64_t accepted = 0;             // submissions taken, both lanes
+    std::uint64_t completed = 0;            // ran and succeeded
+    std::uint64_t failed = 0;               // ran and threw or returned false
+    std::uint64_t rejected = 0;             // refused because full: `full` and `timed_out` results
+    std::uint64_t refused_closed = 0;       // refused because shutdown had begun
+    std::uint64_t dropped = 0;              // queued jobs destroyed unrun by cancel()
+    std::vector<std::uint64_t> per_worker;  // jobs finished by each worker slot (max_workers slots)
 };
 
 }  // namespace okserve::pool

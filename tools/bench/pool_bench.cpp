@@ -30,250 +30,250 @@ constexpr std::size_t queue_size = 1024;
 // The baseline: the textbook bounded blocking pool. It notifies on every push and pop,
 // and stores each job in a std::function inside a std::deque.
 class BaselinePool {
- public:
-  BaselinePool(std::size_t workers, std::size_t capacity) : capacity_(capacity) {
-    for (std::size_t i = 0; i < workers; ++i) {
-      threads_.emplace_back([this] { work(); });
+public:
+    BaselinePool(std::size_t workers, std::size_t capacity) : capacity_(capacity) {
+        for (std::size_t i = 0; i < workers; ++i) {
+            threads_.emplace_back([this] { work(); });
+        }
     }
-  }
-  ~BaselinePool() { shutdown(); }
+    ~BaselinePool() { shutdown(); }
 
-  void submit(std::function<void()> f) {
-    std::unique_lock lock(mu_);
-    not_full_.wait(lock, [this] { return queue_.size() < capacity_ || stop_; });
-    queue_.push_back(std::move(f));
-    lock.unlock();
-    not_empty_.notify_one();
-  }
-
-  void shutdown() {
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
+    void submit(std::function<void()> f) {
+        std::unique_lock lock(mu_);
+        not_full_.wait(lock, [this] { return queue_.size() < capacity_ || stop_; });
+        queue_.push_back(std::move(f));
+        lock.unlock();
+        not_empty_.notify_one();
     }
-    not_empty_.notify_all();
-    for (auto& t : threads_) {
-      if (t.joinable()) {
-        t.join();
-      }
-    }
-  }
 
- private:
-  void work() {
-    for (;;) {
-      std::unique_lock lock(mu_);
-      not_empty_.wait(lock, [this] { return !queue_.empty() || stop_; });
-      if (queue_.empty()) {
-        return;
-      }
-      std::function<void()> f = std::move(queue_.front());
-      queue_.pop_front();
-      lock.unlock();
-      not_full_.notify_one();
-      f();
+    void shutdown() {
+        {
+            std::lock_guard lock(mu_);
+            stop_ = true;
+        }
+        not_empty_.notify_all();
+        for (auto& t : threads_) {
+            if (t.joinable()) {
+                t.join();
+            }
+        }
     }
-  }
 
-  std::mutex mu_;
-  std::condition_variable not_empty_;
-  std::condition_variable not_full_;
-  std::deque<std::function<void()>> queue_;
-  std::size_t capacity_;
-  bool stop_ = false;
-  std::vector<std::thread> threads_;
+private:
+    void work() {
+        for (;;) {
+            std::unique_lock lock(mu_);
+            not_empty_.wait(lock, [this] { return !queue_.empty() || stop_; });
+            if (queue_.empty()) {
+                return;
+            }
+            std::function<void()> f = std::move(queue_.front());
+            queue_.pop_front();
+            lock.unlock();
+            not_full_.notify_one();
+            f();
+        }
+    }
+
+    std::mutex mu_;
+    std::condition_variable not_empty_;
+    std::condition_variable not_full_;
+    std::deque<std::function<void()>> queue_;
+    std::size_t capacity_;
+    bool stop_ = false;
+    std::vector<std::thread> threads_;
 };
 
 // One interface over both pools, so every measurement runs the same code for each.
 struct OkservePool {
-  okserve::pool::Pool pool;
-  OkservePool(std::size_t workers, std::size_t qsize)
-      : pool(okserve::pool::Options{.max_workers = workers, .queue_size = qsize}) {}
-  template <class F>
-  bool submit(F&& f) {
-    return pool.submit(std::forward<F>(f)) == okserve::pool::Submit::accepted;
-  }
-  void shutdown() { pool.shutdown(); }
+    okserve::pool::Pool pool;
+    OkservePool(std::size_t workers, std::size_t qsize)
+        : pool(okserve::pool::Options{.max_workers = workers, .queue_size = qsize}) {}
+    template <class F>
+    bool submit(F&& f) {
+        return pool.submit(std::forward<F>(f)) == okserve::pool::Submit::accepted;
+    }
+    void shutdown() { pool.shutdown(); }
 };
 
 struct Baseline {
-  BaselinePool pool;
-  Baseline(std::size_t workers, std::size_t qsize) : pool(workers, workers + qsize) {}
-  template <class F>
-  bool submit(F&& f) {
-    pool.submit(std::forward<F>(f));
-    return true;
-  }
-  void shutdown() { pool.shutdown(); }
+    BaselinePool pool;
+    Baseline(std::size_t workers, std::size_t qsize) : pool(workers, workers + qsize) {}
+    template <class F>
+    bool submit(F&& f) {
+        pool.submit(std::forward<F>(f));
+        return true;
+    }
+    void shutdown() { pool.shutdown(); }
 };
 
 [[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "pool_bench: %s\n", what);
-  std::exit(1);
+    std::fprintf(stderr, "pool_bench: %s\n", what);
+    std::exit(1);
 }
 
 // Jobs per second for `jobs` empty jobs split over `producers` threads. Each job adds its
 // id to a sum, so a lost or doubled job changes the result and the run fails.
 template <class P>
 double throughput(std::size_t producers, std::size_t workers, std::uint64_t jobs) {
-  P pool(workers, queue_size);
-  std::atomic<std::uint64_t> sum{0};
-  std::atomic<bool> refused{false};
-  const std::uint64_t per = jobs / producers;
-  const auto start = Clock::now();
-  std::vector<std::thread> threads;
-  for (std::size_t p = 0; p < producers; ++p) {
-    threads.emplace_back([&, p] {
-      for (std::uint64_t i = 0; i < per; ++i) {
-        const std::uint64_t id = p * per + i;
-        if (!pool.submit([&sum, id] { sum.fetch_add(id, std::memory_order_relaxed); })) {
-          refused = true;
-        }
-      }
-    });
-  }
-  for (auto& t : threads) {
-    t.join();
-  }
-  pool.shutdown();
-  const double secs = std::chrono::duration<double>(Clock::now() - start).count();
-  const std::uint64_t n = per * producers;
-  if (refused || sum.load() != n * (n - 1) / 2) {
-    fail("checksum mismatch: a job was lost or ran twice");
-  }
-  return static_cast<double>(n) / secs;
+    P pool(workers, queue_size);
+    std::atomic<std::uint64_t> sum{0};
+    std::atomic<bool> refused{false};
+    const std::uint64_t per = jobs / producers;
+    const auto start = Clock::now();
+    std::vector<std::thread> threads;
+    for (std::size_t p = 0; p < producers; ++p) {
+        threads.emplace_back([&, p] {
+            for (std::uint64_t i = 0; i < per; ++i) {
+                const std::uint64_t id = p * per + i;
+                if (!pool.submit([&sum, id] { sum.fetch_add(id, std::memory_order_relaxed); })) {
+                    refused = true;
+                }
+            }
+        });
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    pool.shutdown();
+    const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+    const std::uint64_t n = per * producers;
+    if (refused || sum.load() != n * (n - 1) / 2) {
+        fail("checksum mismatch: a job was lost or ran twice");
+    }
+    return static_cast<double>(n) / secs;
 }
 
 // Hand-off latency with idle workers: submit one job, note when it starts, wait for it,
 // let the workers fall asleep again, repeat. Returns the latencies in microseconds.
 template <class P>
 std::vector<double> handoff(std::size_t workers, std::size_t samples) {
-  P pool(workers, queue_size);
-  std::vector<double> us;
-  us.reserve(samples);
-  std::atomic<std::uint32_t> done{0};
-  for (std::size_t i = 0; i < samples; ++i) {
-    Clock::time_point started;
-    const auto submitted = Clock::now();
-    if (!pool.submit([&started, &done] {
-          started = Clock::now();
-          done.fetch_add(1, std::memory_order_release);
-          done.notify_one();
-        })) {
-      fail("hand-off job refused");
+    P pool(workers, queue_size);
+    std::vector<double> us;
+    us.reserve(samples);
+    std::atomic<std::uint32_t> done{0};
+    for (std::size_t i = 0; i < samples; ++i) {
+        Clock::time_point started;
+        const auto submitted = Clock::now();
+        if (!pool.submit([&started, &done] {
+                started = Clock::now();
+                done.fetch_add(1, std::memory_order_release);
+                done.notify_one();
+            })) {
+            fail("hand-off job refused");
+        }
+        for (std::uint32_t seen = done.load(std::memory_order_acquire); seen != i + 1;
+             seen = done.load(std::memory_order_acquire)) {
+            done.wait(seen, std::memory_order_acquire);
+        }
+        us.push_back(std::chrono::duration<double, std::micro>(started - submitted).count());
+        std::this_thread::sleep_for(std::chrono::microseconds(200));  // workers go back to sleep
     }
-    for (std::uint32_t seen = done.load(std::memory_order_acquire); seen != i + 1;
-         seen = done.load(std::memory_order_acquire)) {
-      done.wait(seen, std::memory_order_acquire);
-    }
-    us.push_back(std::chrono::duration<double, std::micro>(started - submitted).count());
-    std::this_thread::sleep_for(std::chrono::microseconds(200));  // workers go back to sleep
-  }
-  pool.shutdown();
-  return us;
+    pool.shutdown();
+    return us;
 }
 
 struct Summary {
-  double median, min, max;
+    double median, min, max;
 };
 
 Summary summarize(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return {v[v.size() / 2], v.front(), v.back()};
+    std::sort(v.begin(), v.end());
+    return {v[v.size() / 2], v.front(), v.back()};
 }
 
 double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  const auto idx = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
-  return v[idx];
+    std::sort(v.begin(), v.end());
+    const auto idx = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
+    return v[idx];
 }
 
 std::string mjobs(const Summary& s) {
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%.2f (%.2f-%.2f)", s.median / 1e6, s.min / 1e6, s.max / 1e6);
-  return buf;
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%.2f (%.2f-%.2f)", s.median / 1e6, s.min / 1e6, s.max / 1e6);
+    return buf;
 }
 
 struct Args {
-  bool quick = false;
-  int rounds = 5;
-  std::string csv;
+    bool quick = false;
+    int rounds = 5;
+    std::string csv;
 };
 
 Args parse(int argc, char** argv) {
-  Args a;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--quick") == 0) {
-      a.quick = true;
-      a.rounds = 3;
-    } else if (std::strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
-      a.rounds = std::max(1, std::atoi(argv[++i]));
-    } else if (std::strcmp(argv[i], "--csv") == 0 && i + 1 < argc) {
-      a.csv = argv[++i];
-    } else {
-      std::fprintf(stderr, "usage: pool_bench [--quick] [--rounds N] [--csv FILE]\n");
-      std::exit(2);
+    Args a;
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--quick") == 0) {
+            a.quick = true;
+            a.rounds = 3;
+        } else if (std::strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
+            a.rounds = std::max(1, std::atoi(argv[++i]));
+        } else if (std::strcmp(argv[i], "--csv") == 0 && i + 1 < argc) {
+            a.csv = argv[++i];
+        } else {
+            std::fprintf(stderr, "usage: pool_bench [--quick] [--rounds N] [--csv FILE]\n");
+            std::exit(2);
+        }
     }
-  }
-  return a;
+    return a;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Args args = parse(argc, argv);
-  const std::uint64_t jobs = args.quick ? 40'000 : 1'000'000;
-  const std::size_t samples = args.quick ? 200 : 2'000;
-  std::string csv = "kind,pool,producers,workers,round,value\n";
-  auto record = [&csv](const char* kind, const char* pool, std::size_t p, std::size_t w, int r,
-                       double v) {
-    char line[160];
-    std::snprintf(line, sizeof line, "%s,%s,%zu,%zu,%d,%.3f\n", kind, pool, p, w, r, v);
-    csv += line;
-  };
+    const Args args = parse(argc, argv);
+    const std::uint64_t jobs = args.quick ? 40'000 : 1'000'000;
+    const std::size_t samples = args.quick ? 200 : 2'000;
+    std::string csv = "kind,pool,producers,workers,round,value\n";
+    auto record = [&csv](const char* kind, const char* pool, std::size_t p, std::size_t w, int r, double v) {
+        char line[160];
+        std::snprintf(line, sizeof line, "%s,%s,%zu,%zu,%d,%.3f\n", kind, pool, p, w, r, v);
+        csv += line;
+    };
 
-  std::printf("## Throughput: empty jobs, %llu per round, %d rounds, queue_size %zu\n\n",
-              static_cast<unsigned long long>(jobs), args.rounds, queue_size);
-  std::printf("| producers | workers | okserve Mjobs/s median (min-max) | baseline Mjobs/s "
-              "median (min-max) | ratio |\n|---|---|---|---|---|\n");
-  for (std::size_t producers : {1, 2, 4}) {
-    for (std::size_t workers : {1, 2, 4}) {
-      std::vector<double> ours, base;
-      for (int r = 0; r < args.rounds; ++r) {  // interleaved, so noise hits both alike
-        ours.push_back(throughput<OkservePool>(producers, workers, jobs));
-        base.push_back(throughput<Baseline>(producers, workers, jobs));
-        record("jobs_per_s", "okserve", producers, workers, r, ours.back());
-        record("jobs_per_s", "baseline", producers, workers, r, base.back());
-      }
-      const Summary o = summarize(ours), b = summarize(base);
-      std::printf("| %zu | %zu | %s | %s | %.2fx |\n", producers, workers, mjobs(o).c_str(),
-                  mjobs(b).c_str(), o.median / b.median);
-      std::fflush(stdout);
+    std::printf("## Throughput: empty jobs, %llu per round, %d rounds, queue_size %zu\n\n",
+                static_cast<unsigned long long>(jobs), args.rounds, queue_size);
+    std::printf(
+        "| producers | workers | okserve Mjobs/s median (min-max) | baseline Mjobs/s "
+        "median (min-max) | ratio |\n|---|---|---|---|---|\n");
+    for (std::size_t producers : {1, 2, 4}) {
+        for (std::size_t workers : {1, 2, 4}) {
+            std::vector<double> ours, base;
+            for (int r = 0; r < args.rounds; ++r) {  // interleaved, so noise hits both alike
+                ours.push_back(throughput<OkservePool>(producers, workers, jobs));
+                base.push_back(throughput<Baseline>(producers, workers, jobs));
+                record("jobs_per_s", "okserve", producers, workers, r, ours.back());
+                record("jobs_per_s", "baseline", producers, workers, r, base.back());
+            }
+            const Summary o = summarize(ours), b = summarize(base);
+            std::printf("| %zu | %zu | %s | %s | %.2fx |\n", producers, workers, mjobs(o).c_str(),
+                        mjobs(b).c_str(), o.median / b.median);
+            std::fflush(stdout);
+        }
     }
-  }
 
-  std::printf("\n## Hand-off latency, submit to job start, idle workers, %zu samples\n\n", samples);
-  std::printf("| workers | okserve p50 us | okserve p99 us | baseline p50 us | baseline p99 us "
-              "| p99 ratio (baseline/okserve) |\n|---|---|---|---|---|---|\n");
-  for (std::size_t workers : {1, 2}) {
-    const std::vector<double> ours = handoff<OkservePool>(workers, samples);
-    const std::vector<double> base = handoff<Baseline>(workers, samples);
-    const double o50 = percentile(ours, 0.5), o99 = percentile(ours, 0.99);
-    const double b50 = percentile(base, 0.5), b99 = percentile(base, 0.99);
-    record("handoff_p50_us", "okserve", 1, workers, 0, o50);
-    record("handoff_p99_us", "okserve", 1, workers, 0, o99);
-    record("handoff_p50_us", "baseline", 1, workers, 0, b50);
-    record("handoff_p99_us", "baseline", 1, workers, 0, b99);
-    std::printf("| %zu | %.1f | %.1f | %.1f | %.1f | %.2fx |\n", workers, o50, o99, b50, b99,
-                b99 / o99);
-  }
-
-  if (!args.csv.empty()) {
-    std::ofstream out(args.csv);
-    out << csv;
-    if (!out) {
-      fail("cannot write the CSV file");
+    std::printf("\n## Hand-off latency, submit to job start, idle workers, %zu samples\n\n", samples);
+    std::printf(
+        "| workers | okserve p50 us | okserve p99 us | baseline p50 us | baseline p99 us "
+        "| p99 ratio (baseline/okserve) |\n|---|---|---|---|---|---|\n");
+    for (std::size_t workers : {1, 2}) {
+        const std::vector<double> ours = handoff<OkservePool>(workers, samples);
+        const std::vector<double> base = handoff<Baseline>(workers, samples);
+        const double o50 = percentile(ours, 0.5), o99 = percentile(ours, 0.99);
+        const double b50 = percentile(base, 0.5), b99 = percentile(base, 0.99);
+        record("handoff_p50_us", "okserve", 1, workers, 0, o50);
+        record("handoff_p99_us", "okserve", 1, workers, 0, o99);
+        record("handoff_p50_us", "baseline", 1, workers, 0, b50);
+        record("handoff_p99_us", "baseline", 1, workers, 0, b99);
+        std::printf("| %zu | %.1f | %.1f | %.1f | %.1f | %.2fx |\n", workers, o50, o99, b50, b99, b99 / o99);
     }
-  }
-  return 0;
+
+    if (!args.csv.empty()) {
+        std::ofstream out(args.csv);
+        out << csv;
+        if (!out) {
+            fail("cannot write the CSV file");
+        }
+    }
+    return 0;
 }
