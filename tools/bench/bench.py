@@ -157,6 +157,10 @@ def run_fixed_rate(opts, scenarios, srvs, cells):
                                         seconds=opts.duration, rate=rate)
             res, cpu_us = measure(srv, argv, "loadgen", opts.client_cpu, opts.duration + 60)
             cells[(sc.key, srv.name)].add(res, cpu_us)
+            if res.rps < 0.95 * rate:
+                cells[(sc.key, srv.name)].notes.append(
+                    f"achieved {res.rps:.0f} of {rate} req/s: the server or the load generator "
+                    "fell behind, so latency includes queueing at the client")
             lat = res.latency_us
             log(f"{sc.key:<11} {srv.name:<13} round {rnd + 1}: {res.rps:>10.0f} req/s "
                 f"p50={lat.get('p50', '-')} p99={lat.get('p99', '-')} p999={lat.get('p999', '-')}"
