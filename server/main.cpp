@@ -33,10 +33,7 @@ int main(int argc, char** argv) {
     } catch (const std::invalid_argument& e) {
         std::fprintf(stderr, "okserve: %s\n", e.what());
         return 2;
-    } catch (const SysError& e) {
-        std::fprintf(stderr, "okserve: %s\n", e.what());
-        return 1;
-    } catch (const std::exception& e) {
+    } catch (const std::exception& e) {  // SysError and any other start-up failure
         std::fprintf(stderr, "okserve: %s\n", e.what());
         return 1;
     }

@@ -60,12 +60,10 @@ class SlowClients(ServerCase):
 
 
 class Overflow(ServerCase):
-    def test_reject_mode_answers_503_cleanly(self):
-        srv = self.start("--workers", "1", "--queue", "1", "--overflow", "reject")
-        n = scaled(300, 120)
+    def burst(self, srv, n):
+        """n connections, each with one request, landing while the server is frozen: on
+        wake-up it accepts them far faster than its one worker takes them off the queue."""
         socks = []
-        # Freeze the server while the burst lands in its backlog; on wake-up it accepts
-        # the burst far faster than its one worker can take connections off the queue.
         srv.proc.send_signal(signal.SIGSTOP)
         try:
             for _ in range(n):
@@ -74,6 +72,12 @@ class Overflow(ServerCase):
                 socks.append(s)
         finally:
             srv.proc.send_signal(signal.SIGCONT)
+        return socks
+
+    def test_reject_mode_answers_503_cleanly(self):
+        srv = self.start("--workers", "1", "--queue", "1", "--overflow", "reject")
+        n = scaled(300, 120)
+        socks = self.burst(srv, n)
         counts = {200: 0, 503: 0}
         deadline = time.monotonic() + scaled(20, 60)
         for i, s in enumerate(socks):
@@ -96,15 +100,7 @@ class Overflow(ServerCase):
     def test_block_mode_answers_everyone(self):
         srv = self.start("--workers", "1", "--queue", "1")
         n = scaled(300, 120)
-        socks = []
-        srv.proc.send_signal(signal.SIGSTOP)
-        try:
-            for _ in range(n):
-                s = self.connect(srv)
-                s.sendall(http_request(headers=[("Connection", "close")]))
-                socks.append(s)
-        finally:
-            srv.proc.send_signal(signal.SIGCONT)
+        socks = self.burst(srv, n)
         deadline = time.monotonic() + scaled(20, 60)
         for i, s in enumerate(socks):
             status, _, _, raw = recv_response(s, timeout=max(0.1, deadline - time.monotonic()))
