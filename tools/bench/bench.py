@@ -14,6 +14,7 @@ stopped by PID before the harness exits, also on Ctrl-C or SIGTERM.
 import argparse
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -328,6 +329,7 @@ def main(argv):
         collect(opts, tmp, data)
     finally:
         servers.stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
     data["seconds"] = time.monotonic() - t0
     data["pids"] = list(servers.STARTED)
     with open(os.path.join(opts.out, "pids.json"), "w") as f:

@@ -6,10 +6,10 @@ import csv
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 
-import clients
 
 CSV_FIELDS = ["scenario", "label", "server", "tool", "rounds", "rps_median", "rps_min",
               "rps_max", "ratio_vs_nginx", "cpu_us_per_req", "syscalls_per_req", "p50_us",
@@ -58,7 +58,7 @@ def tool_versions(opts):
         probes.append(("loadgen", [opts.loadgen, "--version"], r"(\S+)\s*$"))
     found = []
     for name, argv, pat in probes:
-        exe = argv[0] if os.path.sep in argv[0] else (clients.shutil.which(argv[0]) or
+        exe = argv[0] if os.path.sep in argv[0] else (shutil.which(argv[0]) or
                                                       (f"/usr/sbin/{argv[0]}" if os.access(
                                                           f"/usr/sbin/{argv[0]}", os.X_OK)
                                                        else None))
