@@ -49,6 +49,7 @@ Pool::Pool(Options options)
       min_workers_(options.min_workers == options.max_workers ? 0 : options.min_workers),
       capacity_(options.max_workers + options.queue_size),
       idle_timeout_(options.idle_timeout),
+      on_worker_start_(options.on_worker_start),
       normal_(capacity_),
       priority_(options.priority_size),
       slots_(max_workers_) {
@@ -195,6 +196,7 @@ void Pool::grow_if_starved_locked() noexcept {
 // takes the next one. The job runs, and its callable is destroyed, outside the mutex.
 void Pool::worker_loop(std::size_t slot) {
     worker_of = this;
+    if (on_worker_start_) on_worker_start_();
     const std::stop_token stop = stop_.get_token();
     Job job;
     Lane lane = Lane::normal;

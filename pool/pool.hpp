@@ -123,6 +123,7 @@ private:
     const std::size_t min_workers_;
     const std::size_t capacity_;
     const std::chrono::milliseconds idle_timeout_;
+    const std::function<void()> on_worker_start_;
 
     mutable std::mutex mu_;
     std::condition_variable work_cv_;  // idle workers sleep here

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace okserve::pool {
@@ -15,6 +16,10 @@ struct Options {
     std::size_t queue_size = 64;  // normal-lane capacity is max_workers + queue_size (see Pool)
     std::size_t priority_size = 16;
     std::chrono::milliseconds idle_timeout{2000};  // dynamic sizing only: idle time before retiring
+    // Runs first thing in every worker thread (e.g. to set its scheduling policy: a thread
+    // started later, by dynamic sizing, inherits that of whichever thread submitted).
+    // It must not throw.
+    std::function<void()> on_worker_start = {};
 };
 
 // A consistent snapshot: every field is read under the pool's mutex at one instant.

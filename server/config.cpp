@@ -81,6 +81,11 @@ const std::vector<Flag>& flags() {
              else if (v == "reject") c.overflow = Overflow::reject;
              else bad(f, "'" + v + "' is not block or reject");
          }},
+        {"dispatcher-sched", 0, true, [](Config& c, auto& f, auto& v) {
+             if (v == "batch") c.batch_dispatcher = true;
+             else if (v == "normal") c.batch_dispatcher = false;
+             else bad(f, "'" + v + "' is not batch or normal");
+         }},
         {"backlog", 0, true, [](Config& c, auto& f, auto& v) { c.backlog = static_cast<int>(parse_uint(f, v, 1, 1u << 20)); }},
         {"max-connections", 0, true, [](Config& c, auto& f, auto& v) { c.max_connections = size_value(f, v, 1, 1u << 24); }},
         {"max-requests", 0, true, [](Config& c, auto& f, auto& v) { c.max_requests = parse_uint(f, v, 0, UINT64_MAX); }},
@@ -213,6 +218,8 @@ Pool
   -q, --queue N               queue slots beyond one per worker              [64]
       --overflow POLICY       queue full: block (stop accepting) or reject (503)
                                                                           [block]
+      --dispatcher-sched P    batch: the dispatcher never preempts a worker;
+                              normal: ordinary scheduling                 [batch]
 HTTP
       --close                 one answer per connection, then close
       --max-requests N        answers per connection; 0 = unlimited          [0]

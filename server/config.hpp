@@ -21,6 +21,7 @@ struct Config {
     std::size_t min_workers = 0;  // 0: fixed size (= workers)
     std::size_t queue = 64;       // the pool holds workers + queue jobs
     Overflow overflow = Overflow::block;
+    bool batch_dispatcher = true;  // the dispatcher runs under SCHED_BATCH (see pool_mode.cpp)
     int backlog = 4096;
     std::size_t max_connections = 0;  // 0: derived from RLIMIT_NOFILE
     std::uint64_t max_requests = 0;   // per connection; 0: unlimited

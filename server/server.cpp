@@ -58,6 +58,9 @@ int serve(const Config& cfg_in) {
     po.max_workers = cfg.workers;
     po.min_workers = cfg.min_workers;
     po.queue_size = cfg.queue;
+    // Workers keep ordinary scheduling even when dynamic sizing starts them from the
+    // dispatcher thread, whose policy they would otherwise inherit.
+    po.on_worker_start = [] { set_thread_batch(false); };
     pool::Pool pool(po);
     PoolMode mode(ctx, listener, pool, std::move(signals));
 

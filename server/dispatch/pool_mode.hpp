@@ -12,6 +12,10 @@
 
 namespace okserve {
 
+// Puts the calling thread under SCHED_BATCH (true) or SCHED_OTHER (false). Returns 0 or
+// an errno value.
+int set_thread_batch(bool batch) noexcept;
+
 class PoolMode {
 public:
     // signal_fd: a signalfd for SIGINT/SIGTERM (blocked in every thread).

@@ -2,6 +2,7 @@
 // timeouts, the priority lane and many producers at once.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <future>
@@ -48,6 +49,29 @@ TEST_SUITE("pool") {
         CHECK(s.in_flight == 0);
         CHECK(s.max_depth >= 1);
         CHECK(std::accumulate(s.per_worker.begin(), s.per_worker.end(), std::uint64_t{0}) == 100);
+    }
+
+    TEST_CASE("on_worker_start runs once in every worker thread, before its first job") {
+        std::mutex mu;
+        std::vector<std::thread::id> started;
+        Options o{.max_workers = 3, .queue_size = 4};
+        o.on_worker_start = [&] {
+            std::lock_guard lock(mu);
+            started.push_back(std::this_thread::get_id());
+        };
+        Pool pool(std::move(o));
+        std::atomic<bool> seen_by_job{true};
+        for (int i = 0; i < 30; ++i) {
+            REQUIRE(pool.submit([&] {
+                std::lock_guard lock(mu);
+                if (std::find(started.begin(), started.end(), std::this_thread::get_id()) == started.end()) {
+                    seen_by_job = false;
+                }
+            }) == Submit::accepted);
+        }
+        pool.shutdown();
+        CHECK(started.size() == 3);
+        CHECK(seen_by_job.load());
     }
 
     TEST_CASE("bad options are refused at construction") {

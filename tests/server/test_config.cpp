@@ -38,6 +38,8 @@ TEST_CASE("defaults") {
     CHECK(cl.config.workers == 0);
     CHECK(cl.config.queue == 64);
     CHECK(cl.config.overflow == okserve::Overflow::block);
+    CHECK(cl.config.batch_dispatcher);
+    CHECK_FALSE(parse({"--dispatcher-sched", "normal"}).config.batch_dispatcher);
     CHECK(cl.config.response.status == 200);
     CHECK(cl.config.response.body == "OK\n");
     CHECK(cl.config.header_timeout.count() == 10'000);
@@ -74,7 +76,7 @@ TEST_CASE("bad flags and values are usage errors") {
         {"--overflow", "maybe"}, {"--mode", "threads"}, {"--status", "99"}, {"--close=1"},
         {"--header", "NoColon"}, {"--header", ": empty name"}, {"--header-timeout", "soon"},
         {"--keepalive-timeout", "0"}, {"--drain-timeout", "-1s"}, {"--body-file", "/nonexistent/x"},
-        {"--workers", "2", "--min-workers", "3"}, {"--backlog", "0"}, {"--max-head", "10"},
+        {"--workers", "2", "--min-workers", "3"}, {"--backlog", "0"}, {"--max-head", "10"}, {"--dispatcher-sched", "fifo"},
     };
     for (const auto& args : bad) {
         CAPTURE(args.front());
