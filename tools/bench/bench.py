@@ -296,7 +296,8 @@ def parse_args(argv):
     ap.add_argument("--loadgen", help="loadgen binary (fixed-rate latency, sweep)")
     ap.add_argument("--pool-bench", help="pool_bench binary")
     ap.add_argument("--out", default="bench-out", help="output folder (default bench-out)")
-    ap.add_argument("--workers", type=int, default=2, help="okserve workers = nginx workers")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="okserve workers = nginx workers (default 1: the server is pinned to one core)")
     ap.add_argument("--queue", type=int, default=64, help="okserve --queue")
     ap.add_argument("--connections", type=int, default=32, help="client connections")
     ap.add_argument("--rounds", type=int, help="rounds per scenario (quick 1, full 5)")
