@@ -27,6 +27,7 @@ struct ServerStats {
     std::atomic<std::uint64_t> errors{0};
     std::atomic<std::uint64_t> requests{0};      // answers sent (a connection may carry many)
     std::atomic<std::uint64_t> accept_errors{0}; // EMFILE/ENFILE/ENOBUFS episodes
+    std::atomic<std::uint64_t> queue_full{0};    // hand-offs that found the pool's queue full
 
     void count(Outcome o) noexcept {
         auto& c = o == Outcome::answered ? answered
@@ -49,7 +50,9 @@ struct ServerStats {
                " timed_out=" + std::to_string(timed_out.load()) +
                " closed_by_client=" + std::to_string(closed_by_client.load()) +
                " errors=" + std::to_string(errors.load()) +
-               " requests=" + std::to_string(requests.load());
+               " requests=" + std::to_string(requests.load()) +
+               " queue_full=" + std::to_string(queue_full.load()) +
+               " accept_errors=" + std::to_string(accept_errors.load());
     }
 };
 

@@ -106,7 +106,10 @@ void PoolMode::on_listener(std::int64_t now) {
         schedule(c, now);
         if (ctx_.config.overflow == Overflow::reject) {
             pool::Job job([c](std::stop_token) { c->run(Connection::Wake::ready); });
-            if (pool_.try_submit(std::move(job)) != pool::Submit::accepted) c->reject();
+            if (pool_.try_submit(std::move(job)) != pool::Submit::accepted) {
+                ctx_.stats.queue_full.fetch_add(1, std::memory_order_relaxed);
+                c->reject();
+            }
             continue;
         }
         hand_off(c, Connection::Wake::ready);
@@ -117,7 +120,12 @@ void PoolMode::on_listener(std::int64_t now) {
 // accepting and the kernel's backlog pushes back on clients (--overflow block).
 void PoolMode::hand_off(Connection* c, Connection::Wake why) {
     pool::Job job([c, why](std::stop_token) { c->run(why); });
-    if (pool_.submit(std::move(job)) != pool::Submit::accepted) c->run(why);
+    pool::Submit result = pool_.try_submit(std::move(job));
+    if (result == pool::Submit::full) {
+        ctx_.stats.queue_full.fetch_add(1, std::memory_order_relaxed);
+        result = pool_.submit(std::move(job));  // the job was not moved from: still ours
+    }
+    if (result != pool::Submit::accepted) c->run(why);
 }
 
 void PoolMode::on_connection(std::uint64_t token, std::uint32_t events) {
