@@ -113,3 +113,24 @@ class H2load(ServerCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn(f"{n} succeeded, 0 failed, 0 errored, 0 timeout", r.stdout, r.stdout)
         self.assertRegex(r.stdout, rf"status codes: {n} 2xx")
+
+
+class Hey(ServerCase):
+    def hey(self, *flags):
+        if not have("hey"):
+            self.skipTest("hey is not installed (package hey; tools/deps.sh installs it)")
+        n = scaled(20000, 2000)
+        srv = self.start()
+        r = run(["hey", "-n", str(n), "-c", "50", *flags, srv.url()], timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # hey lists every status it saw, and an "Error distribution" only when it had errors.
+        statuses = r.stdout.split("Status code distribution:", 1)[-1].split("Error distribution", 1)[0]
+        self.assertEqual(re.findall(r"\[(\d{3})\]\s+(\d+) responses", statuses), [("200", str(n))],
+                         r.stdout)
+        self.assertNotIn("Error distribution", r.stdout, r.stdout)
+
+    def test_hey_keep_alive(self):
+        self.hey()
+
+    def test_hey_connection_per_request(self):
+        self.hey("-disable-keepalive")
