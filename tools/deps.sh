@@ -7,7 +7,7 @@ what=${1:-test}
 # command-or-file  debian-package
 needs=(
   "g++:g++" "make:make" "python3:python3" "curl:curl" "wrk:wrk" "ab:apache2-utils"
-  "h2load:nghttp2-client" "hey:hey" "/usr/include/doctest/doctest.h:doctest-dev"
+  "h2load:nghttp2-client" "hey:hey" "slowhttptest:slowhttptest" "/usr/include/doctest/doctest.h:doctest-dev"
   "/usr/include/liburing.h:liburing-dev"
 )
 if [[ $what == bench ]]; then

@@ -1,11 +1,15 @@
 """The server under pressure: slow clients beside a fast one, a full queue in reject
 mode, and running out of file descriptors.
 """
+import os
+import re
 import resource
 import signal
+import subprocess
+import tempfile
 import time
 
-from support import (ServerCase, assert_balanced, stop_checked, cpu_seconds, http_request, read_until_close,
+from support import (ServerCase, assert_balanced, stop_checked, have, cpu_seconds, http_request, read_until_close,
                      recv_response, recv_response_or_close, scaled)
 
 HALF_HEAD = b"GET /slow HTTP/1.1\r\nHost: t\r\nX-Half: "
@@ -57,6 +61,38 @@ class SlowClients(ServerCase):
             self.fast_client_unblocked(workers=2, slow_count=wanted)
         finally:
             resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+class Slowloris(ServerCase):
+    def test_slowhttptest_slowloris_does_not_starve_a_fast_client(self):
+        if not have("slowhttptest"):
+            self.skipTest("slowhttptest is not installed (package slowhttptest; tools/deps.sh installs it)")
+        srv = self.start("--header-timeout", "3s")
+        conns = scaled(400, 100)
+        # Slow headers (-H): every connection sends a header line a second; the server's
+        # 3 s header timeout ends each one with a 408, long before the 8 s attack is over.
+        attack = subprocess.Popen(
+            ["slowhttptest", "-H", "-c", str(conns), "-r", str(conns), "-i", "1", "-l", "8",
+             "-p", "2", "-u", srv.url(), "-o", os.path.join(tempfile.mkdtemp(), "slow")],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            time.sleep(1.5)  # let the attack open its connections
+            for i in range(20):
+                s = srv.connect(timeout=5)
+                s.sendall(http_request(headers=[("Connection", "close")]))
+                self.assertEqual(recv_response(s, timeout=5)[0], 200, f"request {i}")
+                s.close()
+            out, _ = attack.communicate(timeout=60)
+        finally:
+            if attack.poll() is None:
+                attack.kill()
+                attack.wait()
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", out)
+        self.assertIsNone(re.search(r"service available:\s*NO", plain), plain[-2000:])
+        summary = stop_checked(self, srv)
+        # Every slow connection that got in was ended by the header timeout, never served.
+        self.assertGreater(summary["timed_out"], 0, summary)
+        self.assertEqual(summary["errors"], 0, summary)
 
 
 class Overflow(ServerCase):
