@@ -67,6 +67,11 @@ struct Harness {
 
     bool closed() const { return ctx.live.count() == 0; }
 
+    // Plays the dispatcher until the connection has closed, for one second at most.
+    void pump_until_closed() {
+        for (int i = 0; i < 100 && !closed(); ++i) pump_once(10);
+    }
+
     Config cfg;
     ServerContext ctx;
     Fd peer;
@@ -96,7 +101,7 @@ TEST_CASE("pipelined requests are answered in order in one batch, and the connec
     CHECK(h.ctx.stats.requests.load() == 3);
     CHECK_FALSE(h.closed());
     h.peer.reset();  // the client leaves: EOF ends the connection as answered
-    for (int i = 0; i < 100 && !h.closed(); ++i) h.pump_once(10);
+    h.pump_until_closed();
     CHECK(h.closed());
     CHECK(h.ctx.stats.answered.load() == 1);
 }
@@ -136,7 +141,7 @@ TEST_CASE("a malformed request gets 400, a write shutdown, and lingers until the
     h.send("more garbage");
     h.pump_once(10);
     h.peer.reset();
-    for (int i = 0; i < 100 && !h.closed(); ++i) h.pump_once(10);
+    h.pump_until_closed();
     CHECK(h.closed());
     CHECK(h.ctx.stats.errors.load() == 1);
 }
@@ -153,7 +158,7 @@ TEST_CASE("a timeout mid-request answers 408; an idle one closes silently") {
         CHECK(got.rfind("HTTP/1.1 408 ", 0) == 0);
         CHECK(eof);
         h.peer.reset();
-        for (int i = 0; i < 100 && !h.closed(); ++i) h.pump_once(10);
+        h.pump_until_closed();
         CHECK(h.ctx.stats.timed_out.load() == 1);
     }
     SUBCASE("idle after an answer") {
@@ -221,7 +226,7 @@ TEST_CASE("overflow reject answers 503 with Retry-After") {
     CHECK(got.find("Retry-After: 1\r\n") != std::string::npos);
     CHECK(count(got, "HTTP/1.1 503") == 1);
     h.peer.reset();
-    for (int i = 0; i < 100 && !h.closed(); ++i) h.pump_once(10);
+    h.pump_until_closed();
     CHECK(h.ctx.stats.rejected.load() == 1);
 }
 
@@ -230,7 +235,7 @@ TEST_CASE("the books balance") {
     h.send(get);
     h.conn->run(Connection::Wake::ready);
     h.peer.reset();
-    for (int i = 0; i < 100 && !h.closed(); ++i) h.pump_once(10);
+    h.pump_until_closed();
     REQUIRE(h.closed());
     // The harness opened one connection by hand; a real dispatcher counts accepted.
     CHECK(h.ctx.stats.ended() == 1);
