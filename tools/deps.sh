@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
-# Installs what okserve's tests (deps.sh test) or benchmarks (deps.sh bench) need.
+# Installs what okserve's tests (deps.sh test) and benchmarks (deps.sh bench) need: the
+# same list, since the tests run the benchmark harness in quick mode.
 # As root it uses apt-get; otherwise it prints the exact command to run and fails.
 set -u
-what=${1:-test}
+what=${1:-test}  # "test" or "bench": one list serves both
 
 # command-or-file  debian-package
 needs=(
   "g++:g++" "make:make" "python3:python3" "curl:curl" "wrk:wrk" "ab:apache2-utils"
   "h2load:nghttp2-client" "hey:hey" "slowhttptest:slowhttptest" "/usr/include/doctest/doctest.h:doctest-dev"
   "/usr/include/liburing.h:liburing-dev"
+  # The benchmark harness runs in quick mode inside the tests (test_bench.py).
+  "nginx:nginx-light" "strace:strace" "taskset:util-linux"
 )
-if [[ $what == bench ]]; then
-  needs+=("nginx:nginx-light" "strace:strace" "taskset:util-linux")
-fi
 
 missing=()
 for pair in "${needs[@]}"; do
