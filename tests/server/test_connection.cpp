@@ -65,6 +65,11 @@ struct Harness {
         return got;
     }
 
+    // Everything the server sends until it shuts its side (eof set) or 5 s pass.
+    std::string receive_until_eof(bool& eof) {
+        return receive([](const std::string&) { return false; }, &eof);
+    }
+
     bool closed() const { return ctx.live.count() == 0; }
 
     // Plays the dispatcher until the connection has closed, for one second at most.
@@ -111,7 +116,7 @@ TEST_CASE("Connection: close is answered, then the server closes") {
     h.send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     h.conn->run(Connection::Wake::ready);
     bool eof = false;
-    const std::string got = h.receive([](const std::string&) { return false; }, &eof);
+    const std::string got = h.receive_until_eof(eof);
     CHECK(eof);
     CHECK(got.find("Connection: close\r\n") != std::string::npos);
     CHECK(h.closed());
@@ -134,7 +139,7 @@ TEST_CASE("a malformed request gets 400, a write shutdown, and lingers until the
     h.send("GET / HTTP/1.1\r\nBad Name: x\r\nHost: x\r\n\r\ntrailing garbage");
     h.conn->run(Connection::Wake::ready);
     bool eof = false;
-    const std::string got = h.receive([](const std::string&) { return false; }, &eof);
+    const std::string got = h.receive_until_eof(eof);
     CHECK(got.rfind("HTTP/1.1 400 ", 0) == 0);
     CHECK(eof);               // the server shut its write side...
     CHECK_FALSE(h.closed());  // ...but still reads what the client sends
@@ -154,7 +159,7 @@ TEST_CASE("a timeout mid-request answers 408; an idle one closes silently") {
         REQUIRE(h.conn->claim_if_parked());
         h.conn->run(Connection::Wake::timeout);
         bool eof = false;
-        const std::string got = h.receive([](const std::string&) { return false; }, &eof);
+        const std::string got = h.receive_until_eof(eof);
         CHECK(got.rfind("HTTP/1.1 408 ", 0) == 0);
         CHECK(eof);
         h.peer.reset();
@@ -169,7 +174,7 @@ TEST_CASE("a timeout mid-request answers 408; an idle one closes silently") {
         REQUIRE(h.conn->claim_if_parked());
         h.conn->run(Connection::Wake::timeout);
         bool eof = false;
-        const std::string got = h.receive([](const std::string&) { return false; }, &eof);
+        const std::string got = h.receive_until_eof(eof);
         CHECK(got.empty());
         CHECK(eof);
         CHECK(h.ctx.stats.answered.load() == 1);
@@ -211,7 +216,7 @@ TEST_CASE("while draining, the next answer says Connection: close") {
     h.send(get + get);
     h.conn->run(Connection::Wake::ready);
     bool eof = false;
-    const std::string got = h.receive([](const std::string&) { return false; }, &eof);
+    const std::string got = h.receive_until_eof(eof);
     CHECK(count(got, "HTTP/1.1 200 OK") == 1);  // the second request is never answered
     CHECK(got.find("Connection: close\r\n") != std::string::npos);
     CHECK(eof);
@@ -221,7 +226,7 @@ TEST_CASE("overflow reject answers 503 with Retry-After") {
     Harness h;
     h.conn->reject();
     bool eof = false;
-    const std::string got = h.receive([](const std::string&) { return false; }, &eof);
+    const std::string got = h.receive_until_eof(eof);
     CHECK(got.rfind("HTTP/1.1 503 ", 0) == 0);
     CHECK(got.find("Retry-After: 1\r\n") != std::string::npos);
     CHECK(count(got, "HTTP/1.1 503") == 1);
