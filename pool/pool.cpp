@@ -25,6 +25,9 @@ namespace {
 // An idle pool pays one wake-up per sleeping thread per period: no spinning.
 constexpr auto recheck_period = std::chrono::seconds(1);
 
+// Stats::max_depth is sampled on one normal push in this many (see after_push).
+constexpr std::uint64_t depth_sample_every = 64;
+
 // Which pool, if any, the current thread works for: a job that shuts down its own pool
 // would wait for itself forever, so that call throws instead.
 thread_local const Pool* worker_of = nullptr;
@@ -51,9 +54,9 @@ Pool::Pool(Options options)
       idle_timeout_(options.idle_timeout),
       on_worker_start_(options.on_worker_start),
       normal_(capacity_),
+      ticket_limit_(capacity_),
       priority_(options.priority_size),
-      slots_(max_workers_) {
-    stats_.per_worker.assign(max_workers_, 0);
+      workers_(std::make_unique<Worker[]>(max_workers_)) {
     const std::size_t initial = dynamic() ? min_workers_ : max_workers_;
     try {
         std::lock_guard lock(mu_);
@@ -71,6 +74,9 @@ Pool::~Pool() {
 }
 
 // ---- submission -------------------------------------------------------------------------
+//
+// A normal submit is two steps: push into the ring under the capacity limit, then make
+// sure a worker will look. Only a full pool or a sleeping worker takes the mutex.
 
 Submit Pool::submit(Job&& job) {
     return submit_waiting(job, nullptr);
@@ -81,106 +87,227 @@ Submit Pool::submit_until(Job&& job, Clock::time_point deadline) {
 }
 
 Submit Pool::try_submit(Job&& job) noexcept {
-    std::unique_lock lock(mu_);
-    if (!closed_ && normal_full()) {
-        ++stats_.rejected;
-        return Submit::full;
+    std::uint64_t ticket = 0;
+    switch (try_push(job, ticket)) {
+    case TicketRing::Push::pushed: return after_push(ticket, false);
+    case TicketRing::Push::closed: refused_closed_.fetch_add(1, std::memory_order_relaxed); return Submit::closed;
+    case TicketRing::Push::full: break;
     }
-    return admit(lock, job, Lane::normal);
-}
-
-Submit Pool::try_submit_priority(Job&& job) noexcept {
-    std::unique_lock lock(mu_);
-    if (!closed_ && priority_.full()) {
-        ++stats_.rejected;
-        return Submit::full;
-    }
-    return admit(lock, job, Lane::priority);
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+    return Submit::full;
 }
 
 Submit Pool::submit_waiting(Job& job, const Clock::time_point* deadline) {
-    std::unique_lock lock(mu_);
-    while (!closed_ && normal_full()) {
-        ++blocked_submitters_;
-        const auto recheck_at = Clock::now() + recheck_period;
-        const bool caller_deadline_first = deadline != nullptr && *deadline < recheck_at;
-        const bool timed_out = room_cv_.wait_until(lock, caller_deadline_first ? *deadline : recheck_at) ==
-                                   std::cv_status::timeout &&
-                               caller_deadline_first;
-        --blocked_submitters_;
-        if (room_wakes_pending_ > 0) {
-            --room_wakes_pending_;
-        }
-        // Re-check before giving up: room may have freed just as the deadline passed.
-        if (timed_out && !closed_ && normal_full()) {
-            ++stats_.rejected;
-            return Submit::timed_out;
-        }
+    std::uint64_t ticket = 0;
+    switch (try_push(job, ticket)) {
+    case TicketRing::Push::pushed: return after_push(ticket, false);
+    case TicketRing::Push::closed: refused_closed_.fetch_add(1, std::memory_order_relaxed); return Submit::closed;
+    case TicketRing::Push::full: break;
     }
-    // Same hand-off as for workers: if room is left after our own push and others still
-    // wait, wake the next one.
-    const bool room_after_us = normal_.size() + normal_running_ + 1 < capacity_;
-    if (!closed_ && room_after_us && blocked_submitters_ > 0 && room_wakes_pending_ == 0) {
-        ++room_wakes_pending_;
-        room_cv_.notify_one();
-    }
-    return admit(lock, job, Lane::normal);
+    return wait_and_push(job, deadline);
 }
 
-// Called with the mutex held and room known to exist (or the pool closed). Pushes, decides
-// whether a sleeping worker must be woken, and notifies after unlocking so the woken
-// worker does not immediately block on the mutex we still hold.
-Submit Pool::admit(std::unique_lock<std::mutex>& lock, Job& job, Lane lane) noexcept {
-    if (closed_) {
-        ++stats_.refused_closed;
-        return Submit::closed;
+// Jobs finished (or dropped) in the normal lane. Each worker's counter has one writer.
+std::uint64_t Pool::finished_normal() const noexcept {
+    std::uint64_t n = dropped_normal_.load(std::memory_order_seq_cst);
+    for (std::size_t i = 0; i < max_workers_; ++i) {
+        n += workers_[i].released.load(std::memory_order_seq_cst);
     }
-    (lane == Lane::priority ? priority_ : normal_).push(std::move(job));
-    ++stats_.accepted;
-    const std::size_t depth = normal_.size() + priority_.size();
-    if (depth > stats_.max_depth) {
-        stats_.max_depth = depth;
+    return n;
+}
+
+// One push under the cached limit; if that says full, count the finished jobs again and
+// raise the limit (never lower it: another submitter may have seen a newer count).
+TicketRing::Push Pool::try_push(Job& job, std::uint64_t& ticket) noexcept {
+    const TicketRing::Push first = normal_.push(job, ticket_limit_.load(std::memory_order_acquire), ticket);
+    if (first != TicketRing::Push::full) {
+        return first;
     }
-    const bool wake = sleeping_ > 0 && wakes_pending_ == 0;
-    if (wake) {
-        ++wakes_pending_;
-    } else if (sleeping_ == 0) {
-        grow_if_starved_locked();
+    const std::uint64_t fresh = finished_normal() + capacity_;
+    std::uint64_t cached = ticket_limit_.load(std::memory_order_relaxed);
+    while (fresh > cached && !ticket_limit_.compare_exchange_weak(cached, fresh, std::memory_order_acq_rel)) {
+    }
+    return normal_.push(job, fresh > cached ? fresh : cached, ticket);
+}
+
+// The slow path of a full pool. No lost wake-up: this thread counts itself in
+// waiting_submitters_ and only then counts finished jobs again; a finishing worker bumps
+// its counter and only then reads waiting_submitters_. Both sides are seq_cst, so either
+// the retry sees the freed place or the worker sees the waiter (and notifies under mu_,
+// which this thread holds until it is inside the wait).
+Submit Pool::wait_and_push(Job& job, const Clock::time_point* deadline) {
+    std::unique_lock lock(mu_);
+    waiting_submitters_.fetch_add(1, std::memory_order_seq_cst);
+    Submit result = Submit::accepted;
+    std::uint64_t ticket = 0;
+    for (;;) {
+        const TicketRing::Push r = try_push(job, ticket);
+        if (r != TicketRing::Push::full) {
+            result = r == TicketRing::Push::pushed ? Submit::accepted : Submit::closed;
+            break;
+        }
+        const auto now = Clock::now();
+        if (deadline != nullptr && now >= *deadline) {
+            result = Submit::timed_out;
+            break;
+        }
+        const auto recheck_at = now + recheck_period;
+        room_cv_.wait_until(lock, deadline != nullptr && *deadline < recheck_at ? *deadline : recheck_at);
+        if (room_wakes_pending_.load(std::memory_order_relaxed) > 0) {
+            room_wakes_pending_.fetch_sub(1, std::memory_order_seq_cst);
+        }
+    }
+    waiting_submitters_.fetch_sub(1, std::memory_order_seq_cst);
+    // Like workers, pass the wake-up on: room may be left for the next waiter too.
+    const bool pass_on = result == Submit::accepted && waiting_submitters_.load() > 0 &&
+                         room_wakes_pending_.load() == 0 && normal_.pushed() < ticket_limit_.load();
+    if (pass_on) {
+        room_wakes_pending_.fetch_add(1, std::memory_order_seq_cst);
     }
     lock.unlock();
-    if (wake) {
-        work_cv_.notify_one();
+    if (pass_on) {
+        room_cv_.notify_one();
+    }
+    if (result == Submit::accepted) {
+        return after_push(ticket, true);
+    }
+    (result == Submit::timed_out ? rejected_ : refused_closed_).fetch_add(1, std::memory_order_relaxed);
+    return result;
+}
+
+// The job is in the ring: make sure some worker will look at it.
+Submit Pool::after_push(std::uint64_t ticket, bool waited) noexcept {
+    // The other half of the sleep handshake (see next_job): the push is visible before we
+    // read sleeping_, or the worker's count is visible to us.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    nudge();
+    // The depth needs the ring's head, a cache line every pop writes: reading it on every
+    // push would cost the busy workers a miss per job. So it is sampled: every 64th
+    // ticket, and every push that had to wait for room (when the queue is at its deepest).
+    if (waited || ticket % depth_sample_every == 0) {
+        record_depth(normal_.size() + priority_queued_.load(std::memory_order_relaxed));
     }
     return Submit::accepted;
+}
+
+// A job is waiting: wake a sleeping worker unless a wake-up is already on its way, or, if
+// nobody sleeps, consider adding a worker (dynamic sizing only). A pending wake-up is
+// enough: the worker it reaches looks at both lanes after it stops counting as asleep,
+// and passes the wake-up on if more work is left.
+void Pool::nudge() noexcept {
+    if (sleeping_.load(std::memory_order_relaxed) > 0) {
+        if (wakes_pending_.load(std::memory_order_relaxed) != 0) {
+            return;
+        }
+        bool wake = false;
+        {
+            std::lock_guard lock(mu_);
+            if (sleeping_.load(std::memory_order_relaxed) > 0 && wakes_pending_.load(std::memory_order_relaxed) == 0) {
+                wakes_pending_.fetch_add(1, std::memory_order_seq_cst);
+                wake = true;
+            }
+        }
+        if (wake) {
+            work_cv_.notify_one();  // after unlocking, so the woken worker need not wait for mu_
+        }
+    } else if (dynamic() && live_workers_.load(std::memory_order_relaxed) < max_workers_) {
+        std::lock_guard lock(mu_);
+        grow_if_starved_locked();
+    }
+}
+
+Submit Pool::try_submit_priority(Job&& job) noexcept {
+    {
+        std::lock_guard lock(mu_);
+        if (normal_.closed()) {
+            refused_closed_.fetch_add(1, std::memory_order_relaxed);
+            return Submit::closed;
+        }
+        if (priority_.full()) {
+            rejected_.fetch_add(1, std::memory_order_relaxed);
+            return Submit::full;
+        }
+        priority_.push(std::move(job));
+        priority_queued_.fetch_add(1, std::memory_order_seq_cst);
+        priority_accepted_.fetch_add(1, std::memory_order_relaxed);
+    }
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    nudge();
+    record_depth(normal_.size() + priority_queued_.load(std::memory_order_relaxed));
+    return Submit::accepted;
+}
+
+void Pool::record_depth(std::size_t depth) noexcept {
+    std::size_t seen = max_depth_.load(std::memory_order_relaxed);
+    while (depth > seen && !max_depth_.compare_exchange_weak(seen, depth, std::memory_order_relaxed)) {
+    }
+}
+
+// A normal job finished (or was dropped) and its counter went up: wake one waiting
+// submitter unless a wake-up is already on its way; the woken one passes it on if room
+// is left. The caller's counter increment was seq_cst: see wait_and_push.
+void Pool::place_released() noexcept {
+    if (waiting_submitters_.load(std::memory_order_seq_cst) > 0 &&
+        room_wakes_pending_.load(std::memory_order_seq_cst) == 0) {
+        wake_submitter();
+    }
+}
+
+void Pool::wake_submitter() noexcept {
+    bool wake = false;
+    {
+        std::lock_guard lock(mu_);
+        if (waiting_submitters_.load(std::memory_order_relaxed) > 0 &&
+            room_wakes_pending_.load(std::memory_order_relaxed) == 0) {
+            room_wakes_pending_.fetch_add(1, std::memory_order_seq_cst);
+            wake = true;
+        }
+    }
+    if (wake) {
+        room_cv_.notify_one();
+    }
 }
 
 // ---- dynamic sizing ---------------------------------------------------------------------
 
 void Pool::start_worker_locked(std::size_t slot) {
-    Slot& s = slots_[slot];
-    if (s.thread.joinable()) {
-        s.thread.join();  // a retired worker: it has left the loop and only signals live_ now
+    Worker& w = workers_[slot];
+    if (w.thread.joinable()) {
+        w.thread.join();  // a retired worker: it has left the loop and only signals live_ now
     }
     live_.add(1);
     try {
-        s.thread = std::thread(&Pool::worker_loop, this, slot);
+        w.thread = std::thread(&Pool::worker_loop, this, slot);
     } catch (...) {
         live_.done();
         throw;
     }
-    s.live = true;
-    ++live_workers_;
+    w.live = true;
+    live_workers_.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::size_t Pool::running_count_locked(std::uint8_t lane_mark) const noexcept {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < max_workers_; ++i) {
+        const std::uint8_t r = workers_[i].running.load(std::memory_order_relaxed);
+        n += lane_mark == 0 ? (r != 0) : (r == lane_mark);
+    }
+    return n;
 }
 
 // All workers busy and a job waiting: add one, up to max_workers. A failure to start a
 // thread is not the submitter's problem (its job is queued), so it is swallowed here and
 // the existing workers carry on.
 void Pool::grow_if_starved_locked() noexcept {
-    if (!dynamic() || live_workers_ >= max_workers_ || busy_ < live_workers_) {
+    const std::size_t live = live_workers_.load(std::memory_order_relaxed);
+    if (!dynamic() || live >= max_workers_ || running_count_locked(0) < live) {
         return;
     }
-    for (std::size_t i = 0; i < slots_.size(); ++i) {
-        if (!slots_[i].live) {
+    if (normal_.empty() && priority_.empty()) {
+        return;
+    }
+    for (std::size_t i = 0; i < max_workers_; ++i) {
+        if (!workers_[i].live) {
             try {
                 start_worker_locked(i);
             } catch (...) {
@@ -192,119 +319,137 @@ void Pool::grow_if_starved_locked() noexcept {
 
 // ---- workers ----------------------------------------------------------------------------
 
-// One lock per job: the same critical section records the previous job's outcome and
-// takes the next one. The job runs, and its callable is destroyed, outside the mutex.
 void Pool::worker_loop(std::size_t slot) {
     worker_of = this;
     if (on_worker_start_) on_worker_start_();
     const std::stop_token stop = stop_.get_token();
+    Worker& self = workers_[slot];
     Job job;
     Lane lane = Lane::normal;
-    bool ran = false;
-    bool ok = false;
-    std::unique_lock lock(mu_);
-    for (;;) {
-        if (ran) {
-            account_locked(slot, lane, ok);
-        }
-        if (!next_job_locked(lock, job, lane)) {
-            break;
-        }
-        // Work left behind: pass the wake-up on to a sleeper, or, if none sleeps and every
-        // worker is busy, grow the pool (dynamic sizing only).
-        const bool work_left = !(normal_.empty() && priority_.empty());
-        const bool pass_on = work_left && sleeping_ > 0 && wakes_pending_ == 0;
-        if (pass_on) {
-            ++wakes_pending_;
-        } else if (work_left && sleeping_ == 0) {
-            grow_if_starved_locked();
-        }
-        lock.unlock();
-        if (pass_on) {
-            work_cv_.notify_one();
-        }
+    while (next_job(job, lane)) {
+        self.running.store(lane == Lane::normal ? 1 : 2, std::memory_order_relaxed);
+        bool ok = false;
         try {
             ok = job(stop);
         } catch (...) {
             ok = false;  // counted as failed; the worker carries on
         }
         job.reset();
-        ran = true;
-        lock.lock();
+        // Only this thread writes these counters: a plain load and store, no locked add.
+        std::atomic<std::uint64_t>& counter = ok ? self.completed : self.failed;
+        counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        self.running.store(0, std::memory_order_relaxed);
+        if (lane == Lane::normal) {
+            self.released.fetch_add(1, std::memory_order_seq_cst);  // on our own line: cheap
+            place_released();
+        }
     }
-    slots_[slot].live = false;
-    --live_workers_;
-    lock.unlock();
+    {
+        std::lock_guard lock(mu_);
+        self.live = false;
+        live_workers_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    work_cv_.notify_all();  // a worker leaving at shutdown lets sleeping peers look again
     live_.done();
 }
 
 // Takes the next job, priority lane first. Returns false when the worker should exit:
-// the pool is closed and empty, it was cancelled, or an idle dynamic worker retires.
-bool Pool::next_job_locked(std::unique_lock<std::mutex>& lock, Job& job, Lane& lane) {
-    std::optional<Clock::time_point> idle_since;  // set only if this call has to sleep
-    for (;;) {
-        if (cancelled_) {
-            return false;
-        }
-        if (!priority_.empty()) {
-            job = priority_.pop();
+// cancelled, closed with both lanes empty, or an idle dynamic worker retires.
+//
+// The sleep handshake, worker side: under mu_, count ourselves in sleeping_, fence, then
+// look at both lanes once more. A submitter pushes, fences, then reads sleeping_. So
+// either we see its job here, or it sees us asleep and notifies (taking mu_, which we
+// hold until we are inside the wait).
+bool Pool::next_job(Job& job, Lane& lane) {
+    if (!cancelled_.load(std::memory_order_relaxed)) {
+        if (priority_queued_.load(std::memory_order_relaxed) > 0 && take_priority(job)) {
             lane = Lane::priority;
-            break;
+            return true;
         }
-        if (!normal_.empty()) {
-            job = normal_.pop();
+        if (normal_.try_pop(job)) {
             lane = Lane::normal;
-            ++normal_running_;
-            break;
-        }
-        if (closed_) {
-            return false;
-        }
-        if (!idle_since) {
-            idle_since = Clock::now();
-        }
-        if (!sleep_locked(lock, *idle_since)) {
-            return false;
+            pass_on_if_work_left();
+            return true;
         }
     }
-    ++busy_;
+    std::optional<Clock::time_point> idle_since;  // set only if this call has to sleep
+    std::unique_lock lock(mu_);
+    for (;;) {
+        sleeping_.fetch_add(1, std::memory_order_seq_cst);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (cancelled_.load(std::memory_order_relaxed)) {
+            sleeping_.fetch_sub(1, std::memory_order_seq_cst);
+            return false;
+        }
+        if (take_locked(job, lane)) {
+            sleeping_.fetch_sub(1, std::memory_order_seq_cst);
+            lock.unlock();
+            pass_on_if_work_left();
+            return true;
+        }
+        if (normal_.drained() && priority_.empty()) {
+            sleeping_.fetch_sub(1, std::memory_order_seq_cst);
+            return false;  // closed, and every accepted job is with some worker
+        }
+        const auto now = Clock::now();
+        if (!idle_since) {
+            idle_since = now;
+        }
+        const bool may_retire = dynamic() && live_workers_.load(std::memory_order_relaxed) > min_workers_;
+        auto until = now + recheck_period;
+        if (may_retire && *idle_since + idle_timeout_ < until) {
+            until = *idle_since + idle_timeout_;
+        }
+        const bool timed_out = work_cv_.wait_until(lock, until) == std::cv_status::timeout;
+        sleeping_.fetch_sub(1, std::memory_order_seq_cst);
+        // Whoever leaves the wait consumes one pending wake-up, whether it was the one
+        // notified or not; either way an awake worker now looks at the lanes.
+        if (wakes_pending_.load(std::memory_order_relaxed) > 0) {
+            wakes_pending_.fetch_sub(1, std::memory_order_seq_cst);
+        }
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (timed_out && may_retire && normal_.empty() && priority_.empty() && !normal_.closed() &&
+            live_workers_.load(std::memory_order_relaxed) > min_workers_ &&
+            Clock::now() >= *idle_since + idle_timeout_) {
+            return false;  // retire
+        }
+    }
+}
+
+// Under mu_: the priority lane, then the ring.
+bool Pool::take_locked(Job& job, Lane& lane) noexcept {
+    if (!priority_.empty()) {
+        job = priority_.pop();
+        priority_queued_.fetch_sub(1, std::memory_order_relaxed);
+        lane = Lane::priority;
+        return true;
+    }
+    if (normal_.try_pop(job)) {
+        lane = Lane::normal;
+        return true;
+    }
+    return false;
+}
+
+bool Pool::take_priority(Job& job) noexcept {
+    std::lock_guard lock(mu_);
+    if (priority_.empty()) {
+        return false;
+    }
+    job = priority_.pop();
+    priority_queued_.fetch_sub(1, std::memory_order_relaxed);
     return true;
 }
 
-// Sleeps until notified (or the recheck period passes). Returns false if this worker
-// should retire instead: dynamic sizing, idle since `idle_since` for idle_timeout, nothing
-// queued, and more than min_workers alive.
-bool Pool::sleep_locked(std::unique_lock<std::mutex>& lock, Clock::time_point idle_since) {
-    const bool may_retire = dynamic() && live_workers_ > min_workers_;
-    auto until = Clock::now() + recheck_period;
-    if (may_retire && idle_since + idle_timeout_ < until) {
-        until = idle_since + idle_timeout_;
-    }
-    ++sleeping_;
-    const bool timed_out = work_cv_.wait_until(lock, until) == std::cv_status::timeout;
-    --sleeping_;
-    // Whoever leaves the wait consumes one pending wake-up, whether it was the one notified
-    // or not; either way an awake worker now looks at the rings before sleeping again.
-    if (wakes_pending_ > 0) {
-        --wakes_pending_;
-    }
-    const bool idle = normal_.empty() && priority_.empty();
-    const bool retire = timed_out && may_retire && idle && !closed_ && live_workers_ > min_workers_ &&
-                        Clock::now() >= idle_since + idle_timeout_;
-    return !retire;
-}
-
-void Pool::account_locked(std::size_t slot, Lane lane, bool ok) noexcept {
-    --busy_;
-    ++(ok ? stats_.completed : stats_.failed);
-    ++stats_.per_worker[slot];
-    if (lane == Lane::normal) {
-        --normal_running_;
-        // One wake-up in flight at a time; the woken submitter passes it on (submit_waiting).
-        if (blocked_submitters_ > 0 && room_wakes_pending_ == 0) {
-            ++room_wakes_pending_;
-            room_cv_.notify_one();
-        }
+// After taking a job: if more is waiting and a peer sleeps (or could be added), make sure
+// it will look. Checks the cheap, rarely written counters first, so a busy lone worker
+// pays two loads here and never reads the line submitters write.
+void Pool::pass_on_if_work_left() noexcept {
+    const bool sleeper = sleeping_.load(std::memory_order_relaxed) > 0 &&
+                         wakes_pending_.load(std::memory_order_relaxed) == 0;
+    const bool may_grow = !sleeper && dynamic() && live_workers_.load(std::memory_order_relaxed) < max_workers_;
+    if ((sleeper || may_grow) && (!normal_.empty() || priority_queued_.load(std::memory_order_relaxed) > 0)) {
+        nudge();
     }
 }
 
@@ -317,10 +462,13 @@ void Pool::refuse_from_own_worker(const char* what) const {
     }
 }
 
+// After normal_.close() no push can succeed, so the accepted set is final. Taking and
+// dropping mu_ before notifying: a thread that checked the flag under mu_ just before we
+// set it is inside its wait by the time we get the mutex, so the notify reaches it.
 void Pool::close() noexcept {
+    normal_.close();
     {
         std::lock_guard lock(mu_);
-        closed_ = true;
     }
     work_cv_.notify_all();
     room_cv_.notify_all();
@@ -328,9 +476,9 @@ void Pool::close() noexcept {
 
 void Pool::join_all() {
     std::lock_guard lock(join_mu_);
-    for (Slot& s : slots_) {
-        if (s.thread.joinable()) {
-            s.thread.join();
+    for (std::size_t i = 0; i < max_workers_; ++i) {
+        if (workers_[i].thread.joinable()) {
+            workers_[i].thread.join();
         }
     }
 }
@@ -348,51 +496,75 @@ DrainResult Pool::shutdown_until(Clock::time_point deadline) {
     close();
     if (!live_.wait_until(deadline)) {
         std::lock_guard lock(mu_);
-        return {normal_.size() + priority_.size() + busy_};
+        const std::uint64_t normal_left = normal_.pushed() - finished_normal();
+        return {static_cast<std::size_t>(normal_left) + priority_.size() + running_count_locked(2)};
     }
     join_all();
     return {};
 }
 
+// Workers stop taking jobs first; once every worker has returned, the jobs left in the
+// lanes are destroyed one by one, outside the mutex (a job's destructor may be slow, or
+// may read this pool's stats). A push that got its ticket before the close may still be
+// writing its cell: drained() waits for it.
 std::size_t Pool::cancel() {
     refuse_from_own_worker("cancel()");
-    {
-        std::lock_guard lock(mu_);
-        closed_ = true;
-        cancelled_ = true;  // from here on no worker takes a queued job
-    }
+    cancelled_.store(true, std::memory_order_seq_cst);  // from here on no worker takes a queued job
     stop_.request_stop();
-    work_cv_.notify_all();
-    room_cv_.notify_all();
-    // Destroy dropped jobs one at a time outside the mutex: a job's destructor (closing an
-    // fd, breaking a promise) may be slow or may even read this pool's stats.
+    close();
+    live_.wait();
+    join_all();
     std::size_t dropped = 0;
     for (;;) {
         Job job;
+        bool priority = false;
         {
             std::lock_guard lock(mu_);
-            JobRing& ring = priority_.empty() ? normal_ : priority_;
-            if (ring.empty()) {
+            if (!priority_.empty()) {
+                job = priority_.pop();
+                priority_queued_.fetch_sub(1, std::memory_order_relaxed);
+                priority = true;
+            }
+        }
+        if (!priority && !normal_.try_pop(job)) {
+            if (normal_.drained()) {
                 break;
             }
-            job = ring.pop();
-            ++stats_.dropped;
+            std::this_thread::yield();  // a push is still writing its cell
+            continue;
         }
+        job.reset();
+        if (!priority) {
+            dropped_normal_.fetch_add(1, std::memory_order_seq_cst);
+            place_released();
+        }
+        dropped_.fetch_add(1, std::memory_order_relaxed);
         ++dropped;
     }
-    live_.wait();
-    join_all();
     return dropped;
 }
 
 Stats Pool::stats() const {
+    Stats s;
     std::lock_guard lock(mu_);
-    Stats s = stats_;
-    s.workers = live_workers_;
-    s.queued = normal_.size() + priority_.size();
+    s.workers = live_workers_.load(std::memory_order_relaxed);
     s.queued_priority = priority_.size();
-    s.in_flight = busy_;
-    s.waiting_submitters = blocked_submitters_;
+    s.queued = normal_.size() + s.queued_priority;
+    s.in_flight = running_count_locked(0);
+    s.max_depth = max_depth_.load(std::memory_order_relaxed);
+    s.waiting_submitters = waiting_submitters_.load(std::memory_order_relaxed);
+    s.accepted = normal_.pushed() + priority_accepted_.load(std::memory_order_relaxed);
+    s.rejected = rejected_.load(std::memory_order_relaxed);
+    s.refused_closed = refused_closed_.load(std::memory_order_relaxed);
+    s.dropped = dropped_.load(std::memory_order_relaxed);
+    s.per_worker.resize(max_workers_);
+    for (std::size_t i = 0; i < max_workers_; ++i) {
+        const std::uint64_t done = workers_[i].completed.load(std::memory_order_relaxed);
+        const std::uint64_t failed = workers_[i].failed.load(std::memory_order_relaxed);
+        s.completed += done;
+        s.failed += failed;
+        s.per_worker[i] = done + failed;
+    }
     return s;
 }
 

@@ -3,30 +3,34 @@
 #pragma once
 
 // Design, in brief (docs/pool.md has the long version):
-// - Two JobRings allocated once: the normal lane and a small priority lane that workers
-//   always empty first. One mutex guards both rings and every counter, so each state
-//   change is one short critical section that a reader can check by eye.
-// - Capacity rule: a normal job holds its place from submit until it *finishes*, so
-//   queued + running <= max_workers + queue_size. With every worker busy, exactly
-//   queue_size more jobs wait. The priority lane holds priority_size more, apart.
+// - The normal lane is a TicketRing: submitters push and workers pop without a lock.
+//   A small priority lane (a JobRing under the mutex) is emptied first; workers look at
+//   an atomic count before they touch its lock, so it costs nothing while unused.
+// - Capacity rule: a normal job holds a place from submit until it *finishes*, so
+//   queued + running <= max_workers + queue_size. Jobs accepted are the ring's tickets,
+//   jobs finished are counters each worker keeps on its own cache line; a push may take
+//   ticket t only while t < finished + capacity. Submitters keep that limit cached and
+//   only add up the workers' counters again when it says "full". With every worker
+//   busy, exactly queue_size more jobs wait. The priority lane holds priority_size more.
 // - Sleeping: idle workers wait on a condition variable, blocked submitters on another.
-//   Nobody spins. A submitter wakes a worker only if one sleeps and no wake-up is already
-//   under way (wakes_pending_ == 0); a worker that takes a job and leaves work behind
-//   passes the wake-up on. So a burst of submits costs one futex call, not one per job,
-//   and a submit with no sleeper costs no system call at all.
-// - No lost wake-ups: a worker decides to sleep under the mutex, after seeing both rings
-//   empty, and a submitter pushes under the same mutex, so the push either comes first
-//   (the worker sees it) or sees the worker counted in sleeping_ (and notifies).
+//   Nobody spins. Before sleeping a worker counts itself in sleeping_ and looks at the
+//   ring once more; after pushing, a submitter looks at sleeping_. A fence on each side
+//   makes sure at least one of the two sees the other, so no wake-up is lost. A submit
+//   with nobody asleep costs no lock and no system call; a burst of submits to sleeping
+//   workers costs one wake-up, which the woken worker passes on if work is left.
 //   Sleepers still look again once a second, in case the C library loses a notify.
-// - Shutdown: a WaitGroup counts live workers. Drain = close, let workers empty the
-//   rings and exit, wait on the group (optionally with a deadline). Cancel = close, drop
-//   what is queued, request_stop() on the token every job receives, wait.
+// - Shutdown: close() sets a flag inside the ring's tail counter, so after it the set of
+//   accepted jobs is final. Drain = close, workers empty both lanes and exit, wait on a
+//   WaitGroup of live workers (optionally with a deadline). Cancel = close, workers stop
+//   taking jobs, request_stop() on the token every job receives, wait, drop the rest.
 
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <atomic>
 #include <exception>
+#include <memory>
 #include <future>
 #include <mutex>
 #include <stop_token>
@@ -39,6 +43,7 @@
 #include "pool/job.hpp"
 #include "pool/latch.hpp"
 #include "pool/stats.hpp"
+#include "pool/ticket_ring.hpp"
 
 namespace okserve::pool {
 
@@ -94,27 +99,47 @@ public:
     // token running jobs hold, wait for them to return. Returns how many were dropped.
     std::size_t cancel();
 
-    Stats stats() const;  // a snapshot; takes the mutex briefly, never stops a worker
+    // A snapshot. Never stops a worker: the counters are read one by one, so while jobs run
+    // two fields may be a moment apart; on a quiet or shut-down pool they are exact.
+    Stats stats() const;
 
 private:
     enum class Lane : std::uint8_t { normal, priority };
-    struct Slot {  // one possible worker thread; dynamic sizing reuses retired slots
-        std::thread thread;
-        bool live = false;
+    // One possible worker thread; dynamic sizing reuses retired slots. The counters are
+    // written only by the slot's own thread and read by stats(), so they cost no locked
+    // instruction and share no cache line with another worker.
+    struct alignas(64) Worker {
+        std::thread thread;  // guarded by mu_
+        bool live = false;   // guarded by mu_
+        std::atomic<std::uint8_t> running{0};  // 0 idle, 1 a normal job, 2 a priority job
+        std::atomic<std::uint64_t> completed{0};
+        std::atomic<std::uint64_t> failed{0};
+        std::atomic<std::uint64_t> released{0};  // normal jobs finished: places given back
     };
 
+    // submitting
     Submit submit_waiting(Job& job, const Clock::time_point* deadline);
-    Submit admit(std::unique_lock<std::mutex>& lock, Job& job, Lane lane) noexcept;
-    bool normal_full() const noexcept { return normal_.size() + normal_running_ >= capacity_; }
+    TicketRing::Push try_push(Job& job, std::uint64_t& ticket) noexcept;
+    Submit wait_and_push(Job& job, const Clock::time_point* deadline);
+    Submit after_push(std::uint64_t ticket, bool waited) noexcept;
+    std::uint64_t finished_normal() const noexcept;
+    void place_released() noexcept;
+    void nudge() noexcept;
+    void wake_submitter() noexcept;
     bool dynamic() const noexcept { return min_workers_ != 0; }
     void start_worker_locked(std::size_t slot);
     void grow_if_starved_locked() noexcept;
 
+    // working
     void worker_loop(std::size_t slot);
-    bool next_job_locked(std::unique_lock<std::mutex>& lock, Job& job, Lane& lane);
-    bool sleep_locked(std::unique_lock<std::mutex>& lock, Clock::time_point idle_since);
-    void account_locked(std::size_t slot, Lane lane, bool ok) noexcept;
+    bool next_job(Job& job, Lane& lane);
+    bool take_priority(Job& job) noexcept;
+    bool take_locked(Job& job, Lane& lane) noexcept;
+    void pass_on_if_work_left() noexcept;
+    std::size_t running_count_locked(std::uint8_t lane_mark) const noexcept;
+    void record_depth(std::size_t depth) noexcept;
 
+    // shutting down
     void refuse_from_own_worker(const char* what) const;
     void close() noexcept;
     void join_all();
@@ -125,23 +150,34 @@ private:
     const std::chrono::milliseconds idle_timeout_;
     const std::function<void()> on_worker_start_;
 
-    mutable std::mutex mu_;
+    TicketRing normal_;  // the normal lane: no lock
+
+    // Admission: a push may take ticket t only if t < ticket_limit_, a cached copy of
+    // (normal jobs finished + capacity). Submitters refresh it when it says "full".
+    alignas(64) std::atomic<std::uint64_t> ticket_limit_;
+    std::atomic<std::size_t> waiting_submitters_{0};  // in wait_and_push
+
+    // Sleep bookkeeping: changed only under mu_, read without it on the fast paths.
+    alignas(64) std::atomic<std::size_t> sleeping_{0};    // workers inside work_cv_.wait
+    std::atomic<std::size_t> wakes_pending_{0};           // work_cv_ notifies not yet consumed
+    std::atomic<std::size_t> room_wakes_pending_{0};      // room_cv_ notifies not yet consumed
+    std::atomic<std::size_t> priority_queued_{0};         // priority_.size(), readable without mu_
+    std::atomic<std::size_t> live_workers_{0};
+    std::atomic<bool> cancelled_{false};
+
+    // Counters of rarer events, and the deepest queue seen.
+    alignas(64) std::atomic<std::uint64_t> priority_accepted_{0};
+    std::atomic<std::uint64_t> rejected_{0};
+    std::atomic<std::uint64_t> refused_closed_{0};
+    std::atomic<std::uint64_t> dropped_{0};
+    std::atomic<std::uint64_t> dropped_normal_{0};  // their places are free, like finished ones
+    std::atomic<std::size_t> max_depth_{0};
+
+    alignas(64) mutable std::mutex mu_;
     std::condition_variable work_cv_;  // idle workers sleep here
-    std::condition_variable room_cv_;  // blocked submitters sleep here
-    // Everything below up to join_mu_ is guarded by mu_.
-    JobRing normal_;
-    JobRing priority_;
-    std::size_t normal_running_ = 0;  // normal jobs taken by a worker, not yet finished
-    std::size_t busy_ = 0;            // workers running a job (either lane)
-    std::size_t live_workers_ = 0;
-    std::size_t sleeping_ = 0;       // workers inside work_cv_.wait
-    std::size_t wakes_pending_ = 0;  // notifies sent to work_cv_ and not yet consumed
-    std::size_t blocked_submitters_ = 0;
-    std::size_t room_wakes_pending_ = 0;  // notifies sent to room_cv_ and not yet consumed
-    bool closed_ = false;
-    bool cancelled_ = false;
-    std::vector<Slot> slots_;  // max_workers_ entries, never resized (threads keep an index)
-    Stats stats_;              // counters; workers/queued/in_flight are filled in by stats()
+    std::condition_variable room_cv_;  // submitters waiting for a place sleep here
+    JobRing priority_;                 // guarded by mu_
+    const std::unique_ptr<Worker[]> workers_;  // max_workers_ slots, never moved
 
     std::mutex join_mu_;  // serialises joining threads when several threads shut down at once
     std::stop_source stop_;
