@@ -326,8 +326,7 @@ void Pool::worker_loop(std::size_t slot) {
     Worker& self = workers_[slot];
     Job job;
     Lane lane = Lane::normal;
-    while (next_job(job, lane)) {
-        self.running.store(lane == Lane::normal ? 1 : 2, std::memory_order_relaxed);
+    while (next_job(self, job, lane)) {
         bool ok = false;
         try {
             ok = job(stop);
@@ -360,14 +359,18 @@ void Pool::worker_loop(std::size_t slot) {
 // look at both lanes once more. A submitter pushes, fences, then reads sleeping_. So
 // either we see its job here, or it sees us asleep and notifies (taking mu_, which we
 // hold until we are inside the wait).
-bool Pool::next_job(Job& job, Lane& lane) {
+bool Pool::next_job(Worker& self, Job& job, Lane& lane) {
+    // Marked busy before passing work on: dynamic sizing grows only when all are busy.
+    auto busy = [&self](Lane l) { self.running.store(l == Lane::normal ? 1 : 2, std::memory_order_relaxed); };
     if (!cancelled_.load(std::memory_order_relaxed)) {
         if (priority_queued_.load(std::memory_order_relaxed) > 0 && take_priority(job)) {
             lane = Lane::priority;
+            busy(lane);
             return true;
         }
         if (normal_.try_pop(job)) {
             lane = Lane::normal;
+            busy(lane);
             pass_on_if_work_left();
             return true;
         }
@@ -383,6 +386,7 @@ bool Pool::next_job(Job& job, Lane& lane) {
         }
         if (take_locked(job, lane)) {
             sleeping_.fetch_sub(1, std::memory_order_seq_cst);
+            busy(lane);
             lock.unlock();
             pass_on_if_work_left();
             return true;

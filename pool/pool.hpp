@@ -132,7 +132,7 @@ private:
 
     // working
     void worker_loop(std::size_t slot);
-    bool next_job(Job& job, Lane& lane);
+    bool next_job(Worker& self, Job& job, Lane& lane);
     bool take_priority(Job& job) noexcept;
     bool take_locked(Job& job, Lane& lane) noexcept;
     void pass_on_if_work_left() noexcept;

@@ -1,7 +1,7 @@
 // tools/bench/pool_bench.cpp - okserve::pool::Pool against a plain mutex + condition_variable
 // + std::deque<std::function<void()>> pool: throughput of empty jobs and hand-off latency.
 //
-// Usage: pool_bench [--quick] [--rounds N] [--csv FILE]
+// Usage: pool_bench [--quick] [--rounds N] [--only throughput|handoff] [--csv FILE]
 // Every round checks that each job ran exactly once (a checksum of job ids); a wrong sum
 // exits 1. Slowness never fails: the numbers are printed as a markdown table, with ratios.
 #include <algorithm>
@@ -197,6 +197,7 @@ std::string mjobs(const Summary& s) {
 struct Args {
     bool quick = false;
     int rounds = 5;
+    std::string only;  // empty: both parts
     std::string csv;
 };
 
@@ -208,10 +209,13 @@ Args parse(int argc, char** argv) {
             a.rounds = 3;
         } else if (std::strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
             a.rounds = std::max(1, std::atoi(argv[++i]));
+        } else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc &&
+                   (std::strcmp(argv[i + 1], "throughput") == 0 || std::strcmp(argv[i + 1], "handoff") == 0)) {
+            a.only = argv[++i];
         } else if (std::strcmp(argv[i], "--csv") == 0 && i + 1 < argc) {
             a.csv = argv[++i];
         } else {
-            std::fprintf(stderr, "usage: pool_bench [--quick] [--rounds N] [--csv FILE]\n");
+            std::fprintf(stderr, "usage: pool_bench [--quick] [--rounds N] [--only throughput|handoff] [--csv FILE]\n");
             std::exit(2);
         }
     }
@@ -231,52 +235,56 @@ int main(int argc, char** argv) {
         csv += line;
     };
 
-    std::printf("## Throughput: empty jobs, %llu per round, %d rounds, queue_size %zu\n\n",
-                static_cast<unsigned long long>(jobs), args.rounds, queue_size);
-    std::printf(
-        "| producers | workers | okserve Mjobs/s median (min-max) | baseline Mjobs/s "
-        "median (min-max) | ratio |\n|---|---|---|---|---|\n");
-    for (std::size_t producers : {1, 2, 4}) {
-        for (std::size_t workers : {1, 2, 4}) {
-            std::vector<double> ours, base;
-            for (int r = 0; r < args.rounds; ++r) {  // interleaved, so noise hits both alike
-                ours.push_back(throughput<OkservePool>(producers, workers, jobs));
-                base.push_back(throughput<Baseline>(producers, workers, jobs));
-                record("jobs_per_s", "okserve", producers, workers, r, ours.back());
-                record("jobs_per_s", "baseline", producers, workers, r, base.back());
+    if (args.only != "handoff") {
+        std::printf("## Throughput: empty jobs, %llu per round, %d rounds, queue_size %zu\n\n",
+                    static_cast<unsigned long long>(jobs), args.rounds, queue_size);
+        std::printf(
+            "| producers | workers | okserve Mjobs/s median (min-max) | baseline Mjobs/s "
+            "median (min-max) | ratio |\n|---|---|---|---|---|\n");
+        for (std::size_t producers : {1, 2, 4}) {
+            for (std::size_t workers : {1, 2, 4}) {
+                std::vector<double> ours, base;
+                for (int r = 0; r < args.rounds; ++r) {  // interleaved, so noise hits both alike
+                    ours.push_back(throughput<OkservePool>(producers, workers, jobs));
+                    base.push_back(throughput<Baseline>(producers, workers, jobs));
+                    record("jobs_per_s", "okserve", producers, workers, r, ours.back());
+                    record("jobs_per_s", "baseline", producers, workers, r, base.back());
+                }
+                const Summary o = summarize(ours), b = summarize(base);
+                std::printf("| %zu | %zu | %s | %s | %.2fx |\n", producers, workers, mjobs(o).c_str(),
+                            mjobs(b).c_str(), o.median / b.median);
+                std::fflush(stdout);
             }
-            const Summary o = summarize(ours), b = summarize(base);
-            std::printf("| %zu | %zu | %s | %s | %.2fx |\n", producers, workers, mjobs(o).c_str(),
-                        mjobs(b).c_str(), o.median / b.median);
+        }
+        std::printf("\n");
+    }
+    if (args.only != "throughput") {
+        // A p99 of one run on a shared machine is mostly noise: measure in interleaved rounds
+        // and report the median round, with the spread of the rounds' p99.
+        std::printf("## Hand-off latency, submit to job start, idle workers, %d rounds of %zu samples\n\n",
+                    args.rounds, samples);
+        std::printf(
+            "| workers | okserve p50 us | okserve p99 us median (min-max) | baseline p50 us "
+            "| baseline p99 us median (min-max) | p99 ratio (baseline/okserve) |\n|---|---|---|---|---|---|\n");
+        for (std::size_t workers : {1, 2}) {
+            std::vector<double> o50, o99, b50, b99;
+            for (int r = 0; r < args.rounds; ++r) {
+                const std::vector<double> ours = handoff<OkservePool>(workers, samples);
+                const std::vector<double> base = handoff<Baseline>(workers, samples);
+                o50.push_back(percentile(ours, 0.5));
+                o99.push_back(percentile(ours, 0.99));
+                b50.push_back(percentile(base, 0.5));
+                b99.push_back(percentile(base, 0.99));
+                record("handoff_p50_us", "okserve", 1, workers, r, o50.back());
+                record("handoff_p99_us", "okserve", 1, workers, r, o99.back());
+                record("handoff_p50_us", "baseline", 1, workers, r, b50.back());
+                record("handoff_p99_us", "baseline", 1, workers, r, b99.back());
+            }
+            const Summary oa = summarize(o50), ob = summarize(o99), ba = summarize(b50), bb = summarize(b99);
+            std::printf("| %zu | %.1f | %.1f (%.1f-%.1f) | %.1f | %.1f (%.1f-%.1f) | %.2fx |\n", workers, oa.median,
+                        ob.median, ob.min, ob.max, ba.median, bb.median, bb.min, bb.max, bb.median / ob.median);
             std::fflush(stdout);
         }
-    }
-
-    // A p99 of one run on a shared machine is mostly noise: measure in interleaved rounds
-    // and report the median round, with the spread of the rounds' p99.
-    std::printf("\n## Hand-off latency, submit to job start, idle workers, %d rounds of %zu samples\n\n",
-                args.rounds, samples);
-    std::printf(
-        "| workers | okserve p50 us | okserve p99 us median (min-max) | baseline p50 us "
-        "| baseline p99 us median (min-max) | p99 ratio (baseline/okserve) |\n|---|---|---|---|---|---|\n");
-    for (std::size_t workers : {1, 2}) {
-        std::vector<double> o50, o99, b50, b99;
-        for (int r = 0; r < args.rounds; ++r) {
-            const std::vector<double> ours = handoff<OkservePool>(workers, samples);
-            const std::vector<double> base = handoff<Baseline>(workers, samples);
-            o50.push_back(percentile(ours, 0.5));
-            o99.push_back(percentile(ours, 0.99));
-            b50.push_back(percentile(base, 0.5));
-            b99.push_back(percentile(base, 0.99));
-            record("handoff_p50_us", "okserve", 1, workers, r, o50.back());
-            record("handoff_p99_us", "okserve", 1, workers, r, o99.back());
-            record("handoff_p50_us", "baseline", 1, workers, r, b50.back());
-            record("handoff_p99_us", "baseline", 1, workers, r, b99.back());
-        }
-        const Summary oa = summarize(o50), ob = summarize(o99), ba = summarize(b50), bb = summarize(b99);
-        std::printf("| %zu | %.1f | %.1f (%.1f-%.1f) | %.1f | %.1f (%.1f-%.1f) | %.2fx |\n", workers, oa.median,
-                    ob.median, ob.min, ob.max, ba.median, bb.median, bb.min, bb.max, bb.median / ob.median);
-        std::fflush(stdout);
     }
 
     if (!args.csv.empty()) {
