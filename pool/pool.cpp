@@ -1,6 +1,7 @@
 // pool/pool.cpp - Pool: admission, the worker loop, sleeping and waking, sizing, shutdown.
 #include "pool/pool.hpp"
 
+#include <algorithm>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -19,11 +20,14 @@ const char* to_string(Submit s) noexcept {
 }
 
 namespace {
-// Every sleeper also wakes this often to look again. Not needed by the logic, which loses
-// no wake-up; it bounds the harm of a lost notify inside the C library (glibc's
-// condition variable can lose one: sourceware bug 25847) to a delay instead of a hang.
-// An idle pool pays one wake-up per sleeping thread per period: no spinning.
+// A submitter waiting for room also wakes this often to look again. Not needed by the
+// logic, which loses no wake-up; it bounds the harm of a lost notify inside the C library
+// (glibc's condition variable can lose one: sourceware bug 25847) to a delay instead of
+// a hang. Idle workers park on their own futex instead, and need no such guard.
 constexpr auto recheck_period = std::chrono::seconds(1);
+
+// wake_idle() unparks at most this many workers per pass under the mutex.
+constexpr std::size_t max_wake_batch = 16;
 
 // Stats::max_depth is sampled on one normal push in this many (see after_push).
 constexpr std::uint64_t depth_sample_every = 64;
@@ -57,6 +61,7 @@ Pool::Pool(Options options)
       ticket_limit_(capacity_),
       priority_(options.priority_size),
       workers_(std::make_unique<Worker[]>(max_workers_)) {
+    idle_.reserve(max_workers_);  // so parking never allocates
     const std::size_t initial = dynamic() ? min_workers_ : max_workers_;
     try {
         std::lock_guard lock(mu_);
@@ -177,9 +182,9 @@ Submit Pool::wait_and_push(Job& job, const Clock::time_point* deadline) {
 
 // The job is in the ring: make sure some worker will look at it.
 Submit Pool::after_push(std::uint64_t ticket, bool waited) noexcept {
-    // The other half of the sleep handshake (see next_job): the push is visible before we
-    // read sleeping_, or the worker's count is visible to us.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    // The other half of the sleep handshake (see next_job). The push published its cell
+    // with a seq_cst store and nudge() reads sleeping_ with a seq_cst load, so either the
+    // worker's recheck sees the job or we see the worker.
     nudge();
     // The depth needs the ring's head, a cache line every pop writes: reading it on every
     // push would cost the busy workers a miss per job. So it is sampled: every 64th
@@ -190,29 +195,47 @@ Submit Pool::after_push(std::uint64_t ticket, bool waited) noexcept {
     return Submit::accepted;
 }
 
-// A job is waiting: wake a sleeping worker unless a wake-up is already on its way, or, if
-// nobody sleeps, consider adding a worker (dynamic sizing only). A pending wake-up is
-// enough: the worker it reaches looks at both lanes after it stops counting as asleep,
-// and passes the wake-up on if more work is left.
+// A job is waiting: wake a parked worker unless one is already waking, or, if none is
+// parked, consider adding a worker (dynamic sizing only). One waking worker is enough:
+// it looks at both lanes once it is up, and wakes the next if more work is left. So a
+// burst of submits to a sleeping pool costs one wake-up system call, not one per job.
 void Pool::nudge() noexcept {
-    if (sleeping_.load(std::memory_order_relaxed) > 0) {
-        if (wakes_pending_.load(std::memory_order_relaxed) != 0) {
-            return;
-        }
-        bool wake = false;
-        {
-            std::lock_guard lock(mu_);
-            if (sleeping_.load(std::memory_order_relaxed) > 0 && wakes_pending_.load(std::memory_order_relaxed) == 0) {
-                wakes_pending_.fetch_add(1, std::memory_order_seq_cst);
-                wake = true;
-            }
-        }
-        if (wake) {
-            work_cv_.notify_one();  // after unlocking, so the woken worker need not wait for mu_
+    if (sleeping_.load(std::memory_order_seq_cst) > 0) {
+        if (waking_.load(std::memory_order_seq_cst) == 0) {
+            wake_idle(1);
         }
     } else if (dynamic() && live_workers_.load(std::memory_order_relaxed) < max_workers_) {
         std::lock_guard lock(mu_);
         grow_if_starved_locked();
+    }
+}
+
+// Takes up to `n` workers off the idle stack, newest first (its cache is warmest), and
+// unparks them after unlocking. `n` = 1 only when no other wake-up is on its way.
+void Pool::wake_idle(std::size_t n) noexcept {
+    std::size_t picked[max_wake_batch];
+    std::size_t count = 0;
+    {
+        std::lock_guard lock(mu_);
+        if (n == 1 && waking_.load(std::memory_order_relaxed) != 0) {
+            return;
+        }
+        while (count < n && count < max_wake_batch && !idle_.empty()) {
+            picked[count++] = idle_.back();
+            idle_.pop_back();
+        }
+        sleeping_.fetch_sub(count, std::memory_order_seq_cst);
+        waking_.fetch_add(count, std::memory_order_seq_cst);
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+        workers_[picked[i]].parker.unpark();
+    }
+}
+
+// Every parked worker looks again: at close, and when a worker leaves after the drain.
+void Pool::wake_all_idle() noexcept {
+    while (sleeping_.load(std::memory_order_seq_cst) > 0) {
+        wake_idle(max_wake_batch);
     }
 }
 
@@ -231,8 +254,7 @@ Submit Pool::try_submit_priority(Job&& job) noexcept {
         priority_queued_.fetch_add(1, std::memory_order_seq_cst);
         priority_accepted_.fetch_add(1, std::memory_order_relaxed);
     }
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    nudge();
+    nudge();  // no handshake needed here: pushing and rechecking both happen under mu_
     record_depth(normal_.size() + priority_queued_.load(std::memory_order_relaxed));
     return Submit::accepted;
 }
@@ -326,7 +348,7 @@ void Pool::worker_loop(std::size_t slot) {
     Worker& self = workers_[slot];
     Job job;
     Lane lane = Lane::normal;
-    while (next_job(self, job, lane)) {
+    while (next_job(slot, job, lane)) {
         bool ok = false;
         try {
             ok = job(stop);
@@ -348,18 +370,23 @@ void Pool::worker_loop(std::size_t slot) {
         self.live = false;
         live_workers_.fetch_sub(1, std::memory_order_relaxed);
     }
-    work_cv_.notify_all();  // a worker leaving at shutdown lets sleeping peers look again
+    if (normal_.closed()) {
+        wake_all_idle();  // a peer parked while the last pushes landed: let it see the drain
+    }
     live_.done();
 }
 
 // Takes the next job, priority lane first. Returns false when the worker should exit:
 // cancelled, closed with both lanes empty, or an idle dynamic worker retires.
 //
-// The sleep handshake, worker side: under mu_, count ourselves in sleeping_, fence, then
-// look at both lanes once more. A submitter pushes, fences, then reads sleeping_. So
-// either we see its job here, or it sees us asleep and notifies (taking mu_, which we
-// hold until we are inside the wait).
-bool Pool::next_job(Worker& self, Job& job, Lane& lane) {
+// The sleep handshake, worker side: under mu_, put ourselves on the idle stack and bump
+// sleeping_, then look at both lanes once more. A submitter publishes its push, then
+// reads sleeping_. All four steps are seq_cst, so they fall in one total order: either
+// our look comes after the push (we see the job) or its read comes after our bump (it
+// sees us and unparks us). An unpark that lands before we park leaves a token, so it is
+// never lost. (Fences would say the same, but ThreadSanitizer cannot check fences.)
+bool Pool::next_job(std::size_t slot, Job& job, Lane& lane) {
+    Worker& self = workers_[slot];
     // Marked busy before passing work on: dynamic sizing grows only when all are busy.
     auto busy = [&self](Lane l) { self.running.store(l == Lane::normal ? 1 : 2, std::memory_order_relaxed); };
     if (!cancelled_.load(std::memory_order_relaxed)) {
@@ -378,44 +405,57 @@ bool Pool::next_job(Worker& self, Job& job, Lane& lane) {
     std::optional<Clock::time_point> idle_since;  // set only if this call has to sleep
     std::unique_lock lock(mu_);
     for (;;) {
+        idle_.push_back(slot);
         sleeping_.fetch_add(1, std::memory_order_seq_cst);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-        if (cancelled_.load(std::memory_order_relaxed)) {
+        // Still holding mu_ since the push_back, so we are on top of the stack.
+        auto withdraw = [this] {
+            idle_.pop_back();
             sleeping_.fetch_sub(1, std::memory_order_seq_cst);
+        };
+        if (cancelled_.load(std::memory_order_relaxed)) {
+            withdraw();
             return false;
         }
         if (take_locked(job, lane)) {
-            sleeping_.fetch_sub(1, std::memory_order_seq_cst);
+            withdraw();
             busy(lane);
             lock.unlock();
             pass_on_if_work_left();
             return true;
         }
         if (normal_.drained() && priority_.empty()) {
-            sleeping_.fetch_sub(1, std::memory_order_seq_cst);
+            withdraw();
             return false;  // closed, and every accepted job is with some worker
         }
-        const auto now = Clock::now();
         if (!idle_since) {
-            idle_since = now;
+            idle_since = Clock::now();
         }
+        // Only a dynamic worker that may retire sleeps with a deadline; the others sleep
+        // until unparked, so an idle fixed-size pool makes no wake-ups at all.
         const bool may_retire = dynamic() && live_workers_.load(std::memory_order_relaxed) > min_workers_;
-        auto until = now + recheck_period;
-        if (may_retire && *idle_since + idle_timeout_ < until) {
-            until = *idle_since + idle_timeout_;
-        }
-        const bool timed_out = work_cv_.wait_until(lock, until) == std::cv_status::timeout;
-        sleeping_.fetch_sub(1, std::memory_order_seq_cst);
-        // Whoever leaves the wait consumes one pending wake-up, whether it was the one
-        // notified or not; either way an awake worker now looks at the lanes.
-        if (wakes_pending_.load(std::memory_order_relaxed) > 0) {
-            wakes_pending_.fetch_sub(1, std::memory_order_seq_cst);
-        }
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-        if (timed_out && may_retire && normal_.empty() && priority_.empty() && !normal_.closed() &&
-            live_workers_.load(std::memory_order_relaxed) > min_workers_ &&
-            Clock::now() >= *idle_since + idle_timeout_) {
-            return false;  // retire
+        const Clock::time_point retire_at = *idle_since + idle_timeout_;
+        lock.unlock();
+        const bool unparked = self.parker.park(may_retire ? &retire_at : nullptr);
+        lock.lock();
+        if (!unparked) {
+            const auto me = std::find(idle_.begin(), idle_.end(), slot);
+            if (me != idle_.end()) {
+                idle_.erase(me);
+                sleeping_.fetch_sub(1, std::memory_order_seq_cst);
+            } else {
+                // A waker took us off the stack just as time ran out; its unpark() is
+                // coming (or came): take that token so the next park() is not cut short.
+                lock.unlock();
+                self.parker.park(nullptr);
+                lock.lock();
+                waking_.fetch_sub(1, std::memory_order_seq_cst);
+            }
+            if (normal_.empty() && priority_.empty() && !normal_.closed() &&
+                live_workers_.load(std::memory_order_relaxed) > min_workers_) {
+                return false;  // retire
+            }
+        } else {
+            waking_.fetch_sub(1, std::memory_order_seq_cst);  // the waker counted us
         }
     }
 }
@@ -450,7 +490,7 @@ bool Pool::take_priority(Job& job) noexcept {
 // pays two loads here and never reads the line submitters write.
 void Pool::pass_on_if_work_left() noexcept {
     const bool sleeper = sleeping_.load(std::memory_order_relaxed) > 0 &&
-                         wakes_pending_.load(std::memory_order_relaxed) == 0;
+                         waking_.load(std::memory_order_relaxed) == 0;
     const bool may_grow = !sleeper && dynamic() && live_workers_.load(std::memory_order_relaxed) < max_workers_;
     if ((sleeper || may_grow) && (!normal_.empty() || priority_queued_.load(std::memory_order_relaxed) > 0)) {
         nudge();
@@ -467,14 +507,15 @@ void Pool::refuse_from_own_worker(const char* what) const {
 }
 
 // After normal_.close() no push can succeed, so the accepted set is final. Taking and
-// dropping mu_ before notifying: a thread that checked the flag under mu_ just before we
-// set it is inside its wait by the time we get the mutex, so the notify reaches it.
+// dropping mu_ before notifying: a submitter that checked the flag under mu_ just before
+// we set it is inside its wait by the time we get the mutex, so the notify reaches it.
+// A worker that checked it is on the idle stack by then, and wake_all_idle() finds it.
 void Pool::close() noexcept {
     normal_.close();
     {
         std::lock_guard lock(mu_);
     }
-    work_cv_.notify_all();
+    wake_all_idle();
     room_cv_.notify_all();
 }
 

@@ -12,13 +12,13 @@
 //   ticket t only while t < finished + capacity. Submitters keep that limit cached and
 //   only add up the workers' counters again when it says "full". With every worker
 //   busy, exactly queue_size more jobs wait. The priority lane holds priority_size more.
-// - Sleeping: idle workers wait on a condition variable, blocked submitters on another.
-//   Nobody spins. Before sleeping a worker counts itself in sleeping_ and looks at the
-//   ring once more; after pushing, a submitter looks at sleeping_. A fence on each side
-//   makes sure at least one of the two sees the other, so no wake-up is lost. A submit
-//   with nobody asleep costs no lock and no system call; a burst of submits to sleeping
-//   workers costs one wake-up, which the woken worker passes on if work is left.
-//   Sleepers still look again once a second, in case the C library loses a notify.
+// - Sleeping: an idle worker parks on its own futex (Parker) and waits on an "idle"
+//   stack; blocked submitters wait on a condition variable. Nobody spins. Before parking
+//   a worker puts itself on the stack and looks at the lanes once more; after pushing, a
+//   submitter looks at the stack's size. All four steps are seq_cst atomics, so at least
+//   one of the two sees the other, and no wake-up is lost. A submit while nobody is parked costs
+//   no lock and no system call; a burst of submits to a sleeping pool costs one wake-up,
+//   which the woken worker passes on if work is left. The newest idle worker wakes first.
 // - Shutdown: close() sets a flag inside the ring's tail counter, so after it the set of
 //   accepted jobs is final. Drain = close, workers empty both lanes and exit, wait on a
 //   WaitGroup of live workers (optionally with a deadline). Cancel = close, workers stop
@@ -42,6 +42,7 @@
 #include "pool/bounded_queue.hpp"
 #include "pool/job.hpp"
 #include "pool/latch.hpp"
+#include "pool/parker.hpp"
 #include "pool/stats.hpp"
 #include "pool/ticket_ring.hpp"
 
@@ -115,6 +116,7 @@ private:
         std::atomic<std::uint64_t> completed{0};
         std::atomic<std::uint64_t> failed{0};
         std::atomic<std::uint64_t> released{0};  // normal jobs finished: places given back
+        Parker parker;                            // where this worker sleeps when idle
     };
 
     // submitting
@@ -125,6 +127,8 @@ private:
     std::uint64_t finished_normal() const noexcept;
     void place_released() noexcept;
     void nudge() noexcept;
+    void wake_idle(std::size_t n) noexcept;
+    void wake_all_idle() noexcept;
     void wake_submitter() noexcept;
     bool dynamic() const noexcept { return min_workers_ != 0; }
     void start_worker_locked(std::size_t slot);
@@ -132,7 +136,7 @@ private:
 
     // working
     void worker_loop(std::size_t slot);
-    bool next_job(Worker& self, Job& job, Lane& lane);
+    bool next_job(std::size_t slot, Job& job, Lane& lane);
     bool take_priority(Job& job) noexcept;
     bool take_locked(Job& job, Lane& lane) noexcept;
     void pass_on_if_work_left() noexcept;
@@ -158,8 +162,8 @@ private:
     std::atomic<std::size_t> waiting_submitters_{0};  // in wait_and_push
 
     // Sleep bookkeeping: changed only under mu_, read without it on the fast paths.
-    alignas(64) std::atomic<std::size_t> sleeping_{0};    // workers inside work_cv_.wait
-    std::atomic<std::size_t> wakes_pending_{0};           // work_cv_ notifies not yet consumed
+    alignas(64) std::atomic<std::size_t> sleeping_{0};  // idle_.size()
+    std::atomic<std::size_t> waking_{0};  // taken off idle_ and unparked, not yet looking again
     std::atomic<std::size_t> room_wakes_pending_{0};      // room_cv_ notifies not yet consumed
     std::atomic<std::size_t> priority_queued_{0};         // priority_.size(), readable without mu_
     std::atomic<std::size_t> live_workers_{0};
@@ -174,8 +178,8 @@ private:
     std::atomic<std::size_t> max_depth_{0};
 
     alignas(64) mutable std::mutex mu_;
-    std::condition_variable work_cv_;  // idle workers sleep here
-    std::condition_variable room_cv_;  // submitters waiting for a place sleep here
+    std::condition_variable room_cv_;  // submitters waiting for room sleep here
+    std::vector<std::size_t> idle_;    // parked workers' slots, newest last (a stack)
     JobRing priority_;                 // guarded by mu_
     const std::unique_ptr<Worker[]> workers_;  // max_workers_ slots, never moved
 

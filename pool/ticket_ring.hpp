@@ -68,7 +68,9 @@ public:
             if (seq == t) {
                 if (tail_.compare_exchange_weak(t, t + 1, std::memory_order_relaxed)) {
                     cell.job = std::move(job);
-                    cell.seq.store(t + 1, std::memory_order_release);
+                    // seq_cst, not just release: the Pool's sleep handshake needs this store
+                    // and its later read of the sleepers' count to be ordered (see Pool).
+                    cell.seq.store(t + 1, std::memory_order_seq_cst);
                     ticket = t;
                     return Push::pushed;
                 }
@@ -88,7 +90,7 @@ public:
         std::uint64_t h = head_.load(std::memory_order_relaxed);
         for (;;) {
             Cell& cell = cells_[h & mask_];
-            const std::uint64_t seq = cell.seq.load(std::memory_order_acquire);
+            const std::uint64_t seq = cell.seq.load(std::memory_order_seq_cst);  // acquire + handshake
             if (seq == h + 1) {
                 if (head_.compare_exchange_weak(h, h + 1, std::memory_order_relaxed)) {
                     out = std::move(cell.job);
@@ -116,8 +118,8 @@ public:
     // Reads the tail first, so a thread that sleeps between the two loads under-counts
     // rather than counting pops that happened meanwhile as jobs inside.
     std::size_t size() const noexcept {
-        const std::uint64_t t = tail_.load(std::memory_order_acquire) & ~closed_bit;
-        const std::uint64_t h = head_.load(std::memory_order_acquire);
+        const std::uint64_t t = tail_.load(std::memory_order_seq_cst) & ~closed_bit;
+        const std::uint64_t h = head_.load(std::memory_order_seq_cst);
         return t > h ? static_cast<std::size_t>(t - h) : 0;
     }
     bool empty() const noexcept { return size() == 0; }
