@@ -84,30 +84,27 @@ Pool::~Pool() {
 // sure a worker will look. Only a full pool or a sleeping worker takes the mutex.
 
 Submit Pool::submit(Job&& job) {
-    return submit_waiting(job, nullptr);
+    return submit_normal(job, Wait::until_room, nullptr);
 }
 
 Submit Pool::submit_until(Job&& job, Clock::time_point deadline) {
-    return submit_waiting(job, &deadline);
+    return submit_normal(job, Wait::until_room, &deadline);
 }
 
 Submit Pool::try_submit(Job&& job) noexcept {
+    return submit_normal(job, Wait::no, nullptr);  // never reaches the waiting path
+}
+
+Submit Pool::submit_normal(Job& job, Wait wait, const Clock::time_point* deadline) {
     std::uint64_t ticket = 0;
     switch (try_push(job, ticket)) {
     case TicketRing::Push::pushed: return after_push(ticket, false);
     case TicketRing::Push::closed: refused_closed_.fetch_add(1, std::memory_order_relaxed); return Submit::closed;
     case TicketRing::Push::full: break;
     }
-    rejected_.fetch_add(1, std::memory_order_relaxed);
-    return Submit::full;
-}
-
-Submit Pool::submit_waiting(Job& job, const Clock::time_point* deadline) {
-    std::uint64_t ticket = 0;
-    switch (try_push(job, ticket)) {
-    case TicketRing::Push::pushed: return after_push(ticket, false);
-    case TicketRing::Push::closed: refused_closed_.fetch_add(1, std::memory_order_relaxed); return Submit::closed;
-    case TicketRing::Push::full: break;
+    if (wait == Wait::no) {
+        rejected_.fetch_add(1, std::memory_order_relaxed);
+        return Submit::full;
     }
     return wait_and_push(job, deadline);
 }

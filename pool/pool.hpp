@@ -120,7 +120,8 @@ private:
     };
 
     // submitting
-    Submit submit_waiting(Job& job, const Clock::time_point* deadline);
+    enum class Wait : std::uint8_t { no, until_room };
+    Submit submit_normal(Job& job, Wait wait, const Clock::time_point* deadline);
     TicketRing::Push try_push(Job& job, std::uint64_t& ticket) noexcept;
     Submit wait_and_push(Job& job, const Clock::time_point* deadline);
     Submit after_push(std::uint64_t ticket, bool waited) noexcept;

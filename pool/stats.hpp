@@ -22,7 +22,8 @@ struct Options {
     std::function<void()> on_worker_start = {};
 };
 
-// A consistent snapshot: every field is read under the pool's mutex at one instant.
+// A snapshot read without stopping any worker: each field is read once, so while jobs run
+// two fields may be a moment apart; on a quiet or shut-down pool all are exact.
 // Accounting identity once the pool is shut down:
 //   accepted = completed + failed + dropped (+ queued + in_flight while it still runs)
 struct Stats {
@@ -30,7 +31,7 @@ struct Stats {
     std::size_t queued = 0;   // waiting in either lane
     std::size_t queued_priority = 0;
     std::size_t in_flight = 0;              // running now, one per busy worker
-    std::size_t max_depth = 0;              // highest `queued` ever seen
+    std::size_t max_depth = 0;              // highest `queued` seen (sampled: see docs/pool.md)
     std::size_t waiting_submitters = 0;     // threads blocked in submit()/submit_until() for room
     std::uint64_t accepted = 0;             // submissions taken, both lanes
     std::uint64_t completed = 0;            // ran and succeeded

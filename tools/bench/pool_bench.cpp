@@ -196,7 +196,7 @@ std::string mjobs(const Summary& s) {
 
 struct Args {
     bool quick = false;
-    int rounds = 5;
+    int rounds = 7;
     std::string only;  // empty: both parts
     std::string csv;
 };
