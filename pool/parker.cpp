@@ -25,7 +25,8 @@ void futex_wait(std::atomic<std::uint32_t>& w, std::uint32_t expected,
                 const std::chrono::steady_clock::time_point* deadline) noexcept {
     timespec ts{};
     if (deadline != nullptr) {
-        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline->time_since_epoch()).count();
+        const auto ns =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(deadline->time_since_epoch()).count();
         ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
         ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
     }

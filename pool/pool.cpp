@@ -99,7 +99,9 @@ Submit Pool::submit_normal(Job& job, Wait wait, const Clock::time_point* deadlin
     std::uint64_t ticket = 0;
     switch (try_push(job, ticket)) {
     case TicketRing::Push::pushed: return after_push(ticket, false);
-    case TicketRing::Push::closed: refused_closed_.fetch_add(1, std::memory_order_relaxed); return Submit::closed;
+    case TicketRing::Push::closed:
+        refused_closed_.fetch_add(1, std::memory_order_relaxed);
+        return Submit::closed;
     case TicketRing::Push::full: break;
     }
     if (wait == Wait::no) {
@@ -386,7 +388,11 @@ bool Pool::next_job(std::size_t slot, Job& job, Lane& lane) {
     Worker& self = workers_[slot];
     // Marked busy before passing work on: dynamic sizing grows only when all are busy.
     auto busy = [&self](Lane l) { self.running.store(l == Lane::normal ? 1 : 2, std::memory_order_relaxed); };
-    if (!cancelled_.load(std::memory_order_relaxed)) {
+    // The lock-free look, first thing and again right after an unpark.
+    auto take_without_lock = [&]() {
+        if (cancelled_.load(std::memory_order_relaxed)) {
+            return false;
+        }
         if (priority_queued_.load(std::memory_order_relaxed) > 0 && take_priority(job)) {
             lane = Lane::priority;
             busy(lane);
@@ -398,6 +404,10 @@ bool Pool::next_job(std::size_t slot, Job& job, Lane& lane) {
             pass_on_if_work_left();
             return true;
         }
+        return false;
+    };
+    if (take_without_lock()) {
+        return true;
     }
     std::optional<Clock::time_point> idle_since;  // set only if this call has to sleep
     std::unique_lock lock(mu_);
@@ -432,9 +442,16 @@ bool Pool::next_job(std::size_t slot, Job& job, Lane& lane) {
         const bool may_retire = dynamic() && live_workers_.load(std::memory_order_relaxed) > min_workers_;
         const Clock::time_point retire_at = *idle_since + idle_timeout_;
         lock.unlock();
-        const bool unparked = self.parker.park(may_retire ? &retire_at : nullptr);
-        lock.lock();
-        if (!unparked) {
+        if (self.parker.park(may_retire ? &retire_at : nullptr)) {
+            // Unparked: the waker took us off the stack and counted us in waking_. Stop
+            // counting, then look (the handshake's order: see wake_idle and nudge).
+            waking_.fetch_sub(1, std::memory_order_seq_cst);
+            if (take_without_lock()) {
+                return true;
+            }
+            lock.lock();
+        } else {
+            lock.lock();
             const auto me = std::find(idle_.begin(), idle_.end(), slot);
             if (me != idle_.end()) {
                 idle_.erase(me);
@@ -451,8 +468,6 @@ bool Pool::next_job(std::size_t slot, Job& job, Lane& lane) {
                 live_workers_.load(std::memory_order_relaxed) > min_workers_) {
                 return false;  // retire
             }
-        } else {
-            waking_.fetch_sub(1, std::memory_order_seq_cst);  // the waker counted us
         }
     }
 }
@@ -486,9 +501,10 @@ bool Pool::take_priority(Job& job) noexcept {
 // it will look. Checks the cheap, rarely written counters first, so a busy lone worker
 // pays two loads here and never reads the line submitters write.
 void Pool::pass_on_if_work_left() noexcept {
-    const bool sleeper = sleeping_.load(std::memory_order_relaxed) > 0 &&
-                         waking_.load(std::memory_order_relaxed) == 0;
-    const bool may_grow = !sleeper && dynamic() && live_workers_.load(std::memory_order_relaxed) < max_workers_;
+    const bool sleeper =
+        sleeping_.load(std::memory_order_relaxed) > 0 && waking_.load(std::memory_order_relaxed) == 0;
+    const bool may_grow =
+        !sleeper && dynamic() && live_workers_.load(std::memory_order_relaxed) < max_workers_;
     if ((sleeper || may_grow) && (!normal_.empty() || priority_queued_.load(std::memory_order_relaxed) > 0)) {
         nudge();
     }
@@ -509,9 +525,7 @@ void Pool::refuse_from_own_worker(const char* what) const {
 // A worker that checked it is on the idle stack by then, and wake_all_idle() finds it.
 void Pool::close() noexcept {
     normal_.close();
-    {
-        std::lock_guard lock(mu_);
-    }
+    { std::lock_guard lock(mu_); }
     wake_all_idle();
     room_cv_.notify_all();
 }

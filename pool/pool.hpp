@@ -16,22 +16,23 @@
 //   stack; blocked submitters wait on a condition variable. Nobody spins. Before parking
 //   a worker puts itself on the stack and looks at the lanes once more; after pushing, a
 //   submitter looks at the stack's size. All four steps are seq_cst atomics, so at least
-//   one of the two sees the other, and no wake-up is lost. A submit while nobody is parked costs
-//   no lock and no system call; a burst of submits to a sleeping pool costs one wake-up,
-//   which the woken worker passes on if work is left. The newest idle worker wakes first.
+//   one of the two sees the other, and no wake-up is lost. A submit while nobody is
+//   parked costs no lock and no system call; a burst of submits to a sleeping pool costs
+//   one wake-up, which the woken worker passes on if work is left. The newest idle
+//   worker wakes first.
 // - Shutdown: close() sets a flag inside the ring's tail counter, so after it the set of
 //   accepted jobs is final. Drain = close, workers empty both lanes and exit, wait on a
 //   WaitGroup of live workers (optionally with a deadline). Cancel = close, workers stop
 //   taking jobs, request_stop() on the token every job receives, wait, drop the rest.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <atomic>
 #include <exception>
-#include <memory>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <stop_token>
 #include <thread>
@@ -107,16 +108,17 @@ public:
 private:
     enum class Lane : std::uint8_t { normal, priority };
     // One possible worker thread; dynamic sizing reuses retired slots. The counters are
-    // written only by the slot's own thread and read by stats(), so they cost no locked
-    // instruction and share no cache line with another worker.
+    // written only by the slot's own thread and read by others, on a cache line of their
+    // own: completed and failed are plain increments, released a locked one (it takes part
+    // in the handshake with waiting submitters) but still on a line nobody else writes.
     struct alignas(64) Worker {
-        std::thread thread;  // guarded by mu_
-        bool live = false;   // guarded by mu_
+        std::thread thread;                    // guarded by mu_
+        bool live = false;                     // guarded by mu_
         std::atomic<std::uint8_t> running{0};  // 0 idle, 1 a normal job, 2 a priority job
         std::atomic<std::uint64_t> completed{0};
         std::atomic<std::uint64_t> failed{0};
         std::atomic<std::uint64_t> released{0};  // normal jobs finished: places given back
-        Parker parker;                            // where this worker sleeps when idle
+        Parker parker;                           // where this worker sleeps when idle
     };
 
     // submitting
@@ -162,11 +164,12 @@ private:
     alignas(64) std::atomic<std::uint64_t> ticket_limit_;
     std::atomic<std::size_t> waiting_submitters_{0};  // in wait_and_push
 
-    // Sleep bookkeeping: changed only under mu_, read without it on the fast paths.
+    // Sleep bookkeeping, read without mu_ on the fast paths. sleeping_ changes only under
+    // mu_, with idle_; waking_ rises under mu_ and falls as each woken worker resumes.
     alignas(64) std::atomic<std::size_t> sleeping_{0};  // idle_.size()
-    std::atomic<std::size_t> waking_{0};  // taken off idle_ and unparked, not yet looking again
-    std::atomic<std::size_t> room_wakes_pending_{0};      // room_cv_ notifies not yet consumed
-    std::atomic<std::size_t> priority_queued_{0};         // priority_.size(), readable without mu_
+    std::atomic<std::size_t> waking_{0};                // unparked, not yet looking at the lanes
+    std::atomic<std::size_t> room_wakes_pending_{0};    // room_cv_ notifies not yet consumed
+    std::atomic<std::size_t> priority_queued_{0};       // priority_.size(), readable without mu_
     std::atomic<std::size_t> live_workers_{0};
     std::atomic<bool> cancelled_{false};
 
@@ -179,9 +182,9 @@ private:
     std::atomic<std::size_t> max_depth_{0};
 
     alignas(64) mutable std::mutex mu_;
-    std::condition_variable room_cv_;  // submitters waiting for room sleep here
-    std::vector<std::size_t> idle_;    // parked workers' slots, newest last (a stack)
-    JobRing priority_;                 // guarded by mu_
+    std::condition_variable room_cv_;          // submitters waiting for room sleep here
+    std::vector<std::size_t> idle_;            // parked workers' slots, newest last (a stack)
+    JobRing priority_;                         // guarded by mu_
     const std::unique_ptr<Worker[]> workers_;  // max_workers_ slots, never moved
 
     std::mutex join_mu_;  // serialises joining threads when several threads shut down at once

@@ -40,7 +40,8 @@ namespace okserve::pool {
 //   pushed has been popped" (drained()) an exact test.
 class TicketRing {
 public:
-    explicit TicketRing(std::size_t room) : mask_(cells_for(room) - 1), cells_(std::make_unique<Cell[]>(mask_ + 1)) {
+    explicit TicketRing(std::size_t room)
+        : mask_(cells_for(room) - 1), cells_(std::make_unique<Cell[]>(mask_ + 1)) {
         for (std::uint64_t i = 0; i <= mask_; ++i) {
             cells_[i].seq.store(i, std::memory_order_relaxed);
         }
