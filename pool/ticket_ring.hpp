@@ -22,18 +22,18 @@ namespace okserve::pool {
 //
 // where N (a power of two) is the number of cells and ticket t uses cell t mod N. A push
 // claims the next ticket from tail_ with a compare-and-swap, writes the job, then
-// publishes it by storing seq = t + 1 (release). A pop claims a ticket from head_ the same
-// way, but only once it has seen seq == t + 1 (acquire), so it never waits for a push.
-// The release/acquire pair on seq is what hands the Job's bytes from one thread to the
-// other; the tickets only decide who goes where.
+// publishes it by storing seq = t + 1. A pop claims a ticket from head_ the same way, but
+// only once it has seen seq == t + 1, so it never waits for a push. That store and load
+// (release and acquire at least; seq_cst here, for the Pool's sleep handshake) hand the
+// Job's bytes from one thread to the other; the tickets only decide who goes where.
 //
 // Two things differ from the textbook queue:
 // - "Full" is the caller's limit, not the ring's: push takes a ticket only below the
 //   `limit` it is given. The Pool passes (jobs finished + capacity), which is its capacity
 //   rule, so at most `room` <= N jobs are ever inside, and the cell a push needs was
 //   always popped by an earlier pop. At worst that pop is still moving the job out, a few
-//   instructions, and the push waits for it: the one place where a thread waits for
-//   another without sleeping. It yields the CPU if the wait lasts.
+//   instructions, and the push waits for it without sleeping, yielding the CPU if the
+//   wait lasts.
 // - The top bit of tail_ is a close flag. close() sets it with one atomic OR, so a push
 //   either got its ticket before the close (and will be popped) or sees the flag and
 //   fails. After a close the number of tickets is final, which makes "every job that was
