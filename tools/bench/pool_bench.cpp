@@ -1,7 +1,8 @@
 // tools/bench/pool_bench.cpp - okserve::pool::Pool against a plain mutex + condition_variable
 // + std::deque<std::function<void()>> pool: throughput of empty jobs and hand-off latency.
 //
-// Usage: pool_bench [--quick] [--rounds N] [--only throughput|handoff] [--csv FILE]
+// Usage: pool_bench [--quick] [--rounds N] [--only throughput|handoff] [--cell PxW]
+//                   [--pin] [--csv FILE]
 // Every round checks that each job ran exactly once (a checksum of job ids); a wrong sum
 // exits 1. Slowness never fails: the numbers are printed as a markdown table, with ratios.
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include <fstream>
 #include <functional>
 #include <mutex>
+#include <sched.h>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,13 +29,54 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t queue_size = 1024;
 
+// --pin: producers on one CPU, workers on another (as the server benchmark pins the load
+// generator and the server apart): the first two CPUs this process may use. Off by
+// default: then the scheduler places the threads, as it would in a real program.
+bool pin_threads = false;
+int producer_cpu = -1, worker_cpu = -1;
+enum class Side { producer, worker };
+
+bool choose_cpus() {
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
+        return false;
+    }
+    for (int c = 0; c < CPU_SETSIZE && worker_cpu < 0; ++c) {
+        if (CPU_ISSET(c, &allowed)) {
+            (producer_cpu < 0 ? producer_cpu : worker_cpu) = c;
+        }
+    }
+    return worker_cpu >= 0;
+}
+
+std::string placement() {
+    if (!pin_threads) {
+        return "threads unpinned";
+    }
+    return "producers on CPU " + std::to_string(producer_cpu) + ", workers on CPU " + std::to_string(worker_cpu);
+}
+
+void pin(Side side) {
+    if (!pin_threads) {
+        return;
+    }
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(side == Side::producer ? producer_cpu : worker_cpu, &set);
+    sched_setaffinity(0, sizeof set, &set);  // best effort: a failure leaves the thread unpinned
+}
+
 // The baseline: the textbook bounded blocking pool. It notifies on every push and pop,
 // and stores each job in a std::function inside a std::deque.
 class BaselinePool {
 public:
     BaselinePool(std::size_t workers, std::size_t capacity) : capacity_(capacity) {
         for (std::size_t i = 0; i < workers; ++i) {
-            threads_.emplace_back([this] { work(); });
+            threads_.emplace_back([this] {
+                pin(Side::worker);
+                work();
+            });
         }
     }
     ~BaselinePool() { shutdown(); }
@@ -88,7 +131,8 @@ private:
 struct OkservePool {
     okserve::pool::Pool pool;
     OkservePool(std::size_t workers, std::size_t qsize)
-        : pool(okserve::pool::Options{.max_workers = workers, .queue_size = qsize}) {}
+        : pool(okserve::pool::Options{
+              .max_workers = workers, .queue_size = qsize, .on_worker_start = [] { pin(Side::worker); }}) {}
     template <class F>
     bool submit(F&& f) {
         return pool.submit(std::forward<F>(f)) == okserve::pool::Submit::accepted;
@@ -124,6 +168,7 @@ double throughput(std::size_t producers, std::size_t workers, std::uint64_t jobs
     std::vector<std::thread> threads;
     for (std::size_t p = 0; p < producers; ++p) {
         threads.emplace_back([&, p] {
+            pin(Side::producer);
             for (std::uint64_t i = 0; i < per; ++i) {
                 const std::uint64_t id = p * per + i;
                 if (!pool.submit([&sum, id] { sum.fetch_add(id, std::memory_order_relaxed); })) {
@@ -198,6 +243,7 @@ struct Args {
     bool quick = false;
     int rounds = 7;
     std::string only;  // empty: both parts
+    std::size_t cell_producers = 0, cell_workers = 0;  // --cell PxW: only that throughput cell
     std::string csv;
 };
 
@@ -212,10 +258,21 @@ Args parse(int argc, char** argv) {
         } else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc &&
                    (std::strcmp(argv[i + 1], "throughput") == 0 || std::strcmp(argv[i + 1], "handoff") == 0)) {
             a.only = argv[++i];
+        } else if (std::strcmp(argv[i], "--pin") == 0) {
+            pin_threads = choose_cpus();
+            if (!pin_threads) {
+                std::fprintf(stderr, "pool_bench: --pin needs two CPUs; the threads stay unpinned\n");
+            }
+        } else if (std::strcmp(argv[i], "--cell") == 0 && i + 1 < argc &&
+                   std::sscanf(argv[i + 1], "%zux%zu", &a.cell_producers, &a.cell_workers) == 2 &&
+                   a.cell_producers > 0 && a.cell_workers > 0) {
+            ++i;
+            a.only = "throughput";
         } else if (std::strcmp(argv[i], "--csv") == 0 && i + 1 < argc) {
             a.csv = argv[++i];
         } else {
-            std::fprintf(stderr, "usage: pool_bench [--quick] [--rounds N] [--only throughput|handoff] [--csv FILE]\n");
+            std::fprintf(stderr, "usage: pool_bench [--quick] [--rounds N] [--only throughput|handoff] [--cell PxW] [--pin] "
+                         "[--csv FILE]\n");
             std::exit(2);
         }
     }
@@ -226,6 +283,7 @@ Args parse(int argc, char** argv) {
 
 int main(int argc, char** argv) {
     const Args args = parse(argc, argv);
+    pin(Side::producer);  // with --pin, the hand-off test's submitter is this thread
     const std::uint64_t jobs = args.quick ? 40'000 : 1'000'000;
     const std::size_t samples = args.quick ? 200 : 2'000;
     std::string csv = "kind,pool,producers,workers,round,value\n";
@@ -236,13 +294,17 @@ int main(int argc, char** argv) {
     };
 
     if (args.only != "handoff") {
-        std::printf("## Throughput: empty jobs, %llu per round, %d rounds, queue_size %zu\n\n",
-                    static_cast<unsigned long long>(jobs), args.rounds, queue_size);
+        std::printf("## Throughput: empty jobs, %llu per round, %d rounds, queue_size %zu, %s\n\n",
+                    static_cast<unsigned long long>(jobs), args.rounds, queue_size, placement().c_str());
         std::printf(
             "| producers | workers | okserve Mjobs/s median (min-max) | baseline Mjobs/s "
             "median (min-max) | ratio |\n|---|---|---|---|---|\n");
         for (std::size_t producers : {1, 2, 4}) {
             for (std::size_t workers : {1, 2, 4}) {
+                if (args.cell_producers != 0 &&
+                    (producers != args.cell_producers || workers != args.cell_workers)) {
+                    continue;
+                }
                 std::vector<double> ours, base;
                 // Interleaved, so noise hits both alike, and each goes first every other
                 // round, so neither always inherits the other's wake-up.
@@ -269,8 +331,8 @@ int main(int argc, char** argv) {
         // A p99 of one run on a shared machine is mostly noise. So the rounds are interleaved
         // (each pool going first every other round), the percentiles are taken over all the
         // rounds' samples together, and the spread of the single rounds' p99 is shown beside.
-        std::printf("## Hand-off latency, submit to job start, idle workers, %d rounds of %zu samples\n\n",
-                    args.rounds, samples);
+        std::printf("## Hand-off latency, submit to job start, idle workers, %d rounds of %zu samples, %s\n\n",
+                    args.rounds, samples, placement().c_str());
         std::printf(
             "| workers | okserve p50 us | okserve p99 us (rounds: min-max) | baseline p50 us "
             "| baseline p99 us (rounds: min-max) | p99 ratio (baseline/okserve) |\n|---|---|---|---|---|---|\n");
