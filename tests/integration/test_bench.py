@@ -103,6 +103,21 @@ class BenchQuick(unittest.TestCase):
                     continue
                 self.assertEqual(int(r["errors_total"]), 0, r["errors_detail"])
 
+    def test_pool_bench_tables_and_csvs(self):
+        out = self.proc.stdout
+        self.assertIn("## Throughput: empty jobs", out)
+        self.assertIn("## Hand-off latency", out)
+        if len(os.sched_getaffinity(0)) >= 2:
+            self.assertRegex(out, r"## Throughput: .*producers on CPU \d+, workers on CPU \d+")
+        for name, kinds in (("pool_bench.csv", {"jobs_per_s"}),
+                            ("pool_bench_handoff.csv", {"handoff_p50_us", "handoff_p99_us"})):
+            with self.subTest(csv=name):
+                with open(os.path.join(self.out, name), newline="") as f:
+                    rows = list(csv.DictReader(f))
+                self.assertEqual({r["kind"] for r in rows}, kinds)
+                self.assertEqual({r["pool"] for r in rows}, {"okserve", "baseline"})
+                self.assertTrue(all(float(r["value"]) > 0 for r in rows), rows)
+
     def test_svg_is_well_formed(self):
         root = ET.parse(os.path.join(self.out, "bench.svg")).getroot()
         self.assertTrue(root.tag.endswith("svg"), root.tag)
@@ -122,3 +137,41 @@ class BenchQuick(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PoolBenchCommandLine(unittest.TestCase):
+    """pool_bench on its own: one cell, pinned, and its answer to bad flags."""
+    BIN = os.path.join(support.BUILD, "pool_bench")
+
+    def setUp(self):
+        if not os.access(self.BIN, os.X_OK):
+            self.skipTest(f"pool_bench not built at {self.BIN}")
+
+    def run_bench(self, *args):
+        return subprocess.run([self.BIN, *args], capture_output=True, text=True, timeout=TIMEOUT,
+                              stdin=subprocess.DEVNULL)
+
+    def test_one_cell_pinned(self):
+        proc = self.run_bench("--quick", "--cell", "2x1", "--pin")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        rows = [ln for ln in proc.stdout.splitlines() if ln.startswith("| ") and ln[2].isdigit()]
+        self.assertEqual(len(rows), 1, proc.stdout)
+        cells = [c.strip() for c in rows[0].strip("|").split("|")]
+        self.assertEqual(cells[:2], ["2", "1"])
+        self.assertGreater(float(cells[2].split()[0]), 0.0)
+        self.assertGreater(float(cells[3].split()[0]), 0.0)
+        self.assertNotIn("## Hand-off", proc.stdout)
+        if len(os.sched_getaffinity(0)) >= 2:
+            self.assertIn("producers on CPU", proc.stdout)
+        else:
+            self.assertIn("--pin needs two CPUs", proc.stderr)
+
+    def test_bad_flags_exit_2_with_one_line(self):
+        for args in (["--cell", "3"], ["--cell", "0x1"], ["--only", "nothing"], ["--bogus"]):
+            with self.subTest(args=args):
+                proc = self.run_bench(*args)
+                self.assertEqual(proc.returncode, 2)
+                self.assertEqual(proc.stdout, "")
+                lines = proc.stderr.splitlines()
+                self.assertEqual(len(lines), 1, proc.stderr)
+                self.assertTrue(lines[0].startswith("usage: pool_bench"), lines[0])

@@ -274,15 +274,21 @@ def start_servers(opts, tmp):
 
 
 def run_pool_bench(opts, out_dir):
+    """Throughput with producers and workers pinned to two CPUs (like server and client
+    here), then hand-off latency with the threads where the scheduler puts them."""
     if not (opts.pool_bench and os.access(opts.pool_bench, os.X_OK)):
         return f"skipped: pool_bench not built ({opts.pool_bench or 'no --pool-bench'})"
-    argv = [opts.pool_bench, "--csv", os.path.join(out_dir, "pool_bench.csv")]
-    if opts.quick:
-        argv.append("--quick")
-    rc, out, err = clients.run(argv, None, 300 if not opts.quick else 60)
-    if rc != 0:
-        return f"pool_bench failed (exit {rc}): {(err or out).strip()[-300:]}"
-    return out.strip()
+    parts = []
+    for only, extra, csv in (("throughput", ["--pin"], "pool_bench.csv"),
+                             ("handoff", [], "pool_bench_handoff.csv")):
+        argv = [opts.pool_bench, "--only", only, *extra, "--csv", os.path.join(out_dir, csv)]
+        if opts.quick:
+            argv.append("--quick")
+        rc, out, err = clients.run(argv, None, 300 if not opts.quick else 60)
+        if rc != 0:
+            return f"pool_bench failed (exit {rc}): {(err or out).strip()[-300:]}"
+        parts.append(out.strip())
+    return "\n\n".join(parts)
 
 
 def log(msg):
