@@ -104,7 +104,7 @@ deps:
 # The test command: unit tests (doctest) then integration tests (real binary, real
 # clients); tests/run.sh prints the summed "N passed, N failed" as its last line.
 test: deps
-	@$(MAKE) --no-print-directory VARIANT=$(VARIANT) $(SERVER_BIN) $(LOADGEN_BIN) $(UNIT_BIN)
+	@$(MAKE) --no-print-directory VARIANT=$(VARIANT) $(SERVER_BIN) $(LOADGEN_BIN) $(POOL_BENCH) $(UNIT_BIN)
 	@bash tests/run.sh $(BUILD)
 
 check: test
