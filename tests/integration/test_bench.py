@@ -167,7 +167,7 @@ class PoolBenchCommandLine(unittest.TestCase):
             self.assertIn("--pin needs two CPUs", proc.stderr)
 
     def test_bad_flags_exit_2_with_one_line(self):
-        for args in (["--cell", "3"], ["--cell", "0x1"], ["--only", "nothing"], ["--bogus"]):
+        for args in (["--cell", "3"], ["--cell", "0x1"], ["--cell", "3x1"], ["--only", "nothing"], ["--bogus"]):
             with self.subTest(args=args):
                 proc = self.run_bench(*args)
                 self.assertEqual(proc.returncode, 2)

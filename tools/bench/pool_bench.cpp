@@ -243,9 +243,14 @@ struct Args {
     bool quick = false;
     int rounds = 7;
     std::string only;  // empty: both parts
-    std::size_t cell_producers = 0, cell_workers = 0;  // --cell PxW: only that throughput cell
+    std::size_t cell_producers = 0, cell_workers = 0;  // --cell PxW (1, 2 or 4 each): only that cell
     std::string csv;
 };
+
+// The thread counts the throughput table has: 1, 2 and 4 producers and workers.
+bool measured(std::size_t threads) {
+    return threads == 1 || threads == 2 || threads == 4;
+}
 
 Args parse(int argc, char** argv) {
     Args a;
@@ -265,13 +270,13 @@ Args parse(int argc, char** argv) {
             }
         } else if (std::strcmp(argv[i], "--cell") == 0 && i + 1 < argc &&
                    std::sscanf(argv[i + 1], "%zux%zu", &a.cell_producers, &a.cell_workers) == 2 &&
-                   a.cell_producers > 0 && a.cell_workers > 0) {
+                   measured(a.cell_producers) && measured(a.cell_workers)) {
             ++i;
             a.only = "throughput";
         } else if (std::strcmp(argv[i], "--csv") == 0 && i + 1 < argc) {
             a.csv = argv[++i];
         } else {
-            std::fprintf(stderr, "usage: pool_bench [--quick] [--rounds N] [--only throughput|handoff] [--cell PxW] [--pin] "
+            std::fprintf(stderr, "usage: pool_bench [--quick] [--rounds N] [--only throughput|handoff] [--cell PxW, P and W 1, 2 or 4] [--pin] "
                          "[--csv FILE]\n");
             std::exit(2);
         }
