@@ -276,8 +276,9 @@ Args parse(int argc, char** argv) {
         } else if (std::strcmp(argv[i], "--csv") == 0 && i + 1 < argc) {
             a.csv = argv[++i];
         } else {
-            std::fprintf(stderr, "usage: pool_bench [--quick] [--rounds N] [--only throughput|handoff] [--cell PxW, P and W 1, 2 or 4] [--pin] "
-                         "[--csv FILE]\n");
+            std::fprintf(stderr,
+                         "usage: pool_bench [--quick] [--rounds N] [--only throughput|handoff] "
+                         "[--cell PxW, P and W 1, 2 or 4] [--pin] [--csv FILE]\n");
             std::exit(2);
         }
     }
