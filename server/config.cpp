@@ -73,8 +73,13 @@ const std::vector<Flag>& flags() {
         {"min-workers", 0, true, [](Config& c, auto& f, auto& v) { c.min_workers = size_value(f, v, 1, 4096); }},
         {"queue", 'q', true, [](Config& c, auto& f, auto& v) { c.queue = size_value(f, v, 0, 1u << 20); }},
         {"mode", 'm', true, [](Config& c, auto& f, auto& v) {
-             if (v != "pool") bad(f, "'" + v + "' is not a mode (available: pool)");
-             c.mode = v;
+             for (Mode m : {Mode::thread, Mode::queue, Mode::pool, Mode::reactor, Mode::uring}) {
+                 if (v == to_string(m)) {
+                     c.mode = m;
+                     return;
+                 }
+             }
+             bad(f, "'" + v + "' is not a mode (thread, queue, pool, reactor, uring)");
          }},
         {"overflow", 0, true, [](Config& c, auto& f, auto& v) {
              if (v == "block") c.overflow = Overflow::block;
@@ -142,6 +147,17 @@ const Flag* find_short(char ch) {
 }
 
 }  // namespace
+
+const char* to_string(Mode m) noexcept {
+    switch (m) {
+        case Mode::thread: return "thread";
+        case Mode::queue: return "queue";
+        case Mode::pool: return "pool";
+        case Mode::reactor: return "reactor";
+        case Mode::uring: return "uring";
+    }
+    return "?";
+}
 
 std::chrono::milliseconds parse_duration(const std::string& flag, const std::string& text) {
     std::size_t digits = 0;
@@ -212,7 +228,7 @@ Listening
       --backlog N             listen backlog (capped by net.core.somaxconn) [4096]
       --max-connections N     open connections at most      [from RLIMIT_NOFILE]
 Pool
-  -m, --mode MODE             dispatch mode: pool                          [pool]
+  -m, --mode MODE             thread, queue, pool, reactor or uring        [pool]
   -w, --workers N             worker threads                        [one per CPU]
       --min-workers N         let the pool shrink to N idle workers  [= workers]
   -q, --queue N               queue slots beyond one per worker              [64]

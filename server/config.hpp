@@ -13,10 +13,15 @@ namespace okserve {
 
 enum class Overflow : std::uint8_t { block, reject };
 
+// How connections are scheduled onto threads (--mode). docs/tour.md follows a request
+// through each one.
+enum class Mode : std::uint8_t { thread, queue, pool, reactor, uring };
+const char* to_string(Mode m) noexcept;
+
 struct Config {
     std::string host = "127.0.0.1";
     std::uint16_t port = 8080;
-    std::string mode = "pool";
+    Mode mode = Mode::pool;
     std::size_t workers = 0;      // 0: one per CPU
     std::size_t min_workers = 0;  // 0: fixed size (= workers)
     std::size_t queue = 64;       // the pool holds workers + queue jobs
@@ -27,6 +32,7 @@ struct Config {
     std::uint64_t max_requests = 0;   // per connection; 0: unlimited
     bool close = false;               // one answer per connection
     std::size_t max_head = 8192;
+    std::uint64_t max_body = UINT64_MAX;  // request body bytes; over it: 413
     http::ResponseSpec response;
     std::chrono::milliseconds header_timeout{10'000};
     std::chrono::milliseconds body_timeout{10'000};

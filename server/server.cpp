@@ -67,7 +67,7 @@ int serve(const Config& cfg_in) {
     const std::string min_workers =
         cfg.min_workers != 0 ? " min-workers=" + std::to_string(cfg.min_workers) : std::string();
     std::printf("okserve: mode=%s listen=%s workers=%zu%s queue=%zu (%zu+%zu) backlog=%d nofile=%llu%s max-connections=%zu\n",
-                cfg.mode.c_str(), listener.address.c_str(), cfg.workers, min_workers.c_str(), pool.capacity(), cfg.workers,
+                to_string(cfg.mode), listener.address.c_str(), cfg.workers, min_workers.c_str(), pool.capacity(), cfg.workers,
                 cfg.queue, listener.backlog, static_cast<unsigned long long>(nofile.after),
                 nofile.after != nofile.before ? (" (raised from " + std::to_string(nofile.before) + ")").c_str() : "",
                 cfg.max_connections);
