@@ -42,7 +42,7 @@
 
 #include "pool/bounded_queue.hpp"
 #include "pool/job.hpp"
-#include "pool/latch.hpp"
+#include "pool/wait_group.hpp"
 #include "pool/parker.hpp"
 #include "pool/stats.hpp"
 #include "pool/ticket_ring.hpp"

@@ -91,6 +91,11 @@ const std::vector<Flag>& flags() {
              else if (v == "normal") c.batch_dispatcher = false;
              else bad(f, "'" + v + "' is not batch or normal");
          }},
+        {"listeners", 0, true, [](Config& c, auto& f, auto& v) {
+             if (v == "reuseport") c.reuse_port = true;
+             else if (v == "shared") c.reuse_port = false;
+             else bad(f, "'" + v + "' is not reuseport or shared");
+         }},
         {"backlog", 0, true, [](Config& c, auto& f, auto& v) { c.backlog = static_cast<int>(parse_uint(f, v, 1, 1u << 20)); }},
         {"max-connections", 0, true, [](Config& c, auto& f, auto& v) { c.max_connections = size_value(f, v, 1, 1u << 24); }},
         {"max-requests", 0, true, [](Config& c, auto& f, auto& v) { c.max_requests = parse_uint(f, v, 0, UINT64_MAX); }},
@@ -120,7 +125,7 @@ std::string env_name(std::string_view flag) {
 
 const Flag* find_long(std::string_view name);
 
-void apply_environment(Config& c) {
+void apply_environment(Config& c, std::vector<std::string>& given) {
     if (const char* port = std::getenv("PORT"); port && *port) find_long("port")->set(c, "PORT", port);
     for (const Flag& f : flags()) {
         const std::string name = env_name(f.name);
@@ -128,11 +133,15 @@ void apply_environment(Config& c) {
         if (value == nullptr || *value == '\0') continue;
         if (!f.takes_value) {
             const std::string v = value;
-            if (v == "1" || v == "true" || v == "yes") f.set(c, name, v);
+            if (v == "1" || v == "true" || v == "yes") {
+                f.set(c, name, v);
+                given.push_back(f.name);
+            }
             else if (v != "0" && v != "false" && v != "no") bad(name, "'" + v + "' is not 1 or 0");
             continue;
         }
         f.set(c, name, value);
+        given.push_back(f.name);
     }
 }
 
@@ -175,16 +184,48 @@ std::chrono::milliseconds parse_duration(const std::string& flag, const std::str
     return std::chrono::milliseconds(static_cast<long long>(std::ceil(v * scale)));
 }
 
+std::string check_mode_flags(Mode mode, const std::vector<std::string>& given) {
+    struct Unused {
+        Mode mode;
+        const char* flag;
+        const char* why;
+    };
+    static constexpr Unused table[] = {
+        {Mode::thread, "min-workers", "a thread per connection has no pool to shrink"},
+        {Mode::thread, "queue", "a thread per connection has no queue"},
+        {Mode::thread, "dispatcher-sched", "there is no dispatcher"},
+        {Mode::thread, "listeners", "only the reactor has a listener per loop"},
+        {Mode::queue, "min-workers", "one consumer, no pool to shrink"},
+        {Mode::queue, "listeners", "only the reactor has a listener per loop"},
+        {Mode::pool, "listeners", "only the reactor has a listener per loop"},
+        {Mode::reactor, "min-workers", "loops are not a pool"},
+        {Mode::reactor, "queue", "there is no queue: each loop owns its connections"},
+        {Mode::reactor, "dispatcher-sched", "there is no dispatcher"},
+        {Mode::uring, "min-workers", "rings are not a pool"},
+        {Mode::uring, "queue", "there is no queue: each ring owns its connections"},
+        {Mode::uring, "dispatcher-sched", "there is no dispatcher"},
+        {Mode::uring, "listeners", "each ring shares the one listener"},
+    };
+    for (const Unused& u : table) {
+        if (u.mode != mode) continue;
+        for (const std::string& g : given) {
+            if (g == u.flag) return std::string("okserve: --") + u.flag + ": not used by --mode " + to_string(mode) + " (" + u.why + ")";
+        }
+    }
+    return {};
+}
+
 CommandLine parse_command_line(int argc, const char* const* argv) {
     CommandLine cl;
-    apply_environment(cl.config);
+    std::vector<std::string> given;  // long names of the flags set, from argv or environment
+    apply_environment(cl.config, given);
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
         const Flag* f = nullptr;
         std::string shown, value;
         bool has_inline = false;
-        if (arg == "-h" || arg == "--help") { cl.action = Action::help; return cl; }
-        if (arg == "-V" || arg == "--version") { cl.action = Action::version; return cl; }
+        if (arg == "-h" || arg == "--help") { cl.action = Command::help; return cl; }
+        if (arg == "-V" || arg == "--version") { cl.action = Command::version; return cl; }
         if (arg.rfind("--", 0) == 0) {
             std::string name = arg.substr(2);
             if (const auto eq = name.find('='); eq != std::string::npos) {
@@ -200,6 +241,7 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
             if (arg.size() > 2) { value = arg.substr(2); has_inline = true; }
         }
         if (f == nullptr) throw UsageError("okserve: unknown option '" + arg + "' (see --help)");
+        given.push_back(f->name);
         if (!f->takes_value) {
             if (has_inline) bad(shown, "takes no value");
             f->set(cl.config, shown, "");
@@ -214,6 +256,10 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
     if (cl.config.min_workers != 0 && cl.config.workers != 0 && cl.config.min_workers > cl.config.workers) {
         bad("--min-workers", "is larger than --workers");
     }
+    if (cl.config.mode == Mode::queue && cl.config.workers > 1) {
+        bad("--workers", "--mode queue has exactly one consumer: use 1, or --mode pool");
+    }
+    if (const std::string why = check_mode_flags(cl.config.mode, given); !why.empty()) throw UsageError(why);
     return cl;
 }
 
@@ -227,15 +273,19 @@ Listening
   -p, --port N                port; 0 picks a free one                     [8080]
       --backlog N             listen backlog (capped by net.core.somaxconn) [4096]
       --max-connections N     open connections at most      [from RLIMIT_NOFILE]
-Pool
+Modes
   -m, --mode MODE             thread, queue, pool, reactor or uring        [pool]
-  -w, --workers N             worker threads                        [one per CPU]
+  -w, --workers N             worker threads, or event loops (reactor, uring),
+                              or connection threads at most (thread: 512)
+                                                                  [one per CPU]
       --min-workers N         let the pool shrink to N idle workers  [= workers]
   -q, --queue N               queue slots beyond one per worker              [64]
       --overflow POLICY       queue full: block (stop accepting) or reject (503)
                                                                           [block]
-      --dispatcher-sched P    batch: the dispatcher never preempts a worker;
-                              normal: ordinary scheduling                 [batch]
+      --dispatcher-sched P    pool, queue: batch: the dispatcher never preempts
+                              a worker; normal: ordinary scheduling       [batch]
+      --listeners L           reactor: reuseport (one listener per loop) or
+                              shared (one, EPOLLEXCLUSIVE)            [reuseport]
 HTTP
       --close                 one answer per connection, then close
       --max-requests N        answers per connection; 0 = unlimited          [0]

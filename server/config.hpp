@@ -6,10 +6,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "server/http/response.hpp"
 
 namespace okserve {
+
+// --mode thread: at most this many connection threads unless --workers says otherwise.
+inline constexpr std::size_t thread_mode_default_workers = 512;
 
 enum class Overflow : std::uint8_t { block, reject };
 
@@ -26,7 +30,8 @@ struct Config {
     std::size_t min_workers = 0;  // 0: fixed size (= workers)
     std::size_t queue = 64;       // the pool holds workers + queue jobs
     Overflow overflow = Overflow::block;
-    bool batch_dispatcher = true;  // the dispatcher runs under SCHED_BATCH (see pool_mode.cpp)
+    bool batch_dispatcher = true;  // the dispatcher runs under SCHED_BATCH (see dispatcher.cpp)
+    bool reuse_port = true;        // reactor: a SO_REUSEPORT listener per loop (else one shared)
     int backlog = 4096;
     std::size_t max_connections = 0;  // 0: derived from RLIMIT_NOFILE
     std::uint64_t max_requests = 0;   // per connection; 0: unlimited
@@ -42,12 +47,16 @@ struct Config {
     std::chrono::milliseconds drain_timeout{10'000};
 };
 
-enum class Action : std::uint8_t { run, help, version };
+enum class Command : std::uint8_t { run, help, version };
 
 struct CommandLine {
-    Action action = Action::run;
+    Command action = Command::run;
     Config config;
 };
+
+// The flags a mode has no use for: given with that mode, they are refused (exit 2) rather
+// than silently ignored. Empty when all is well, else the one-line message.
+std::string check_mode_flags(Mode mode, const std::vector<std::string>& given);
 
 // Reads OKSERVE_* variables (and PORT), then argv; flags win. Throws UsageError with a
 // one-line message ("okserve: --port: 'x' is not a number") on any bad flag or value.

@@ -1,463 +1,275 @@
+// The connection state machine: parsing, answering (pipelined answers batched), the
+// keep-alive, header, body, write and linger timers, and the one place an outcome is set.
 #include "server/connection.hpp"
 
-#include <algorithm>
-#include <cerrno>
 #include <cstring>
-
-#include <sys/socket.h>
-#include <sys/uio.h>
 
 namespace okserve {
 
-namespace {
 
-// Per-thread buffers: a connection holds no buffer while it waits, only the few bytes
-// of a partial head (in_) or of a blocked answer (out_). Workers read into, and build
-// answers in, these and reuse them for every connection they serve.
-struct Scratch {
-    std::vector<char> in;
-    std::string out;  // answer bytes of the current batch
-    struct Segment {
-        const char* external;  // a large shared body, or nullptr for out[offset, +length)
-        std::size_t offset;
-        std::size_t length;
-    };
-    std::vector<Segment> segments;
-    std::size_t open_from = 0;  // start of out bytes not yet in a segment
-    std::size_t answers = 0;    // answers in the current batch
-    char date[http::date_length];
-    bool have_date = false;
 
-    void begin_batch() noexcept {
-        out.clear();
-        segments.clear();
-        open_from = 0;
-        answers = 0;
-        have_date = false;
-    }
-    void close_segment() {
-        if (out.size() > open_from) segments.push_back({nullptr, open_from, out.size() - open_from});
-        open_from = out.size();
-    }
-    std::size_t bytes() const noexcept {
-        std::size_t n = out.size() - open_from;
-        for (const Segment& s : segments) n += s.length;
-        return n;
-    }
-};
+using Kind = Connection::Event::Kind;
 
-thread_local Scratch scratch;
+ConnectionRules::ConnectionRules(const Config& cfg) : config(cfg), responses(cfg.response) {}
 
-// Bodies above this are sent from the shared copy with writev instead of being copied.
-constexpr std::size_t inline_body_max = 16 * 1024;
-// A batch of pipelined answers is written once it grows past either bound.
-constexpr std::size_t batch_bytes_max = 256 * 1024;
-constexpr std::size_t batch_segments_max = 512;
-constexpr std::size_t read_size = 64 * 1024;
+Connection::Connection(const ConnectionRules& rules) noexcept
+    : rules_(&rules), parser_(http::Limits{rules.config.max_head, rules.config.max_body}) {}
 
-bool is_client_gone(int err) noexcept { return err == ECONNRESET || err == EPIPE || err == ETIMEDOUT; }
-
-}  // namespace
-
-ServerContext::ServerContext(const Config& cfg, std::size_t max_connections)
-    : config(cfg),
-      responses(cfg.response),
-      table(std::make_unique<ConnectionTable>(*this, max_connections)),
-      recheck_ms(std::min({cfg.header_timeout, cfg.body_timeout, cfg.keepalive_timeout,
-                           cfg.write_timeout, cfg.linger_timeout})
-                     .count()) {}
-
-Connection::Connection(ServerContext& ctx, std::uint32_t slot) noexcept
-    : ctx_(ctx), slot_(slot), parser_(http::Limits{ctx.config.max_head}) {}
-
-void Connection::open(Fd fd) noexcept {
-    fd_ = std::move(fd);
-    request_started_ms_ = now_ms();
-    deadline_ms_.store(request_started_ms_ + ctx_.config.header_timeout.count(), std::memory_order_relaxed);
-    peer_closed_.store(false, std::memory_order_relaxed);
-    state_.store(busy, std::memory_order_release);
+Connection::Action Connection::open(std::int64_t now) noexcept {
+    parser_.reset();
+    in_.clear();
+    clear_output();
+    answers_ = 0;
+    outcome_ = Outcome::answered;
+    error_outcome_ = Outcome::errors;
+    close_after_ = error_answered_ = unread_input_ = peer_eof_ = draining_ = false;
+    request_started_ms_ = now;  // a connection that never sends gets the header timeout
+    return set(State::idle, Action::read, now + rules_->config.header_timeout.count());
 }
 
-bool Connection::claim_for_event(std::uint32_t events) noexcept {
-    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) peer_closed_.store(true, std::memory_order_relaxed);
-    const std::uint32_t prev = state_.fetch_or(busy | pending, std::memory_order_acq_rel);
-    return (prev & (busy | closed)) == 0;
-}
-
-bool Connection::claim_if_parked() noexcept {
-    std::uint32_t expected = 0;
-    return state_.compare_exchange_strong(expected, busy);  // seq_cst: see park()
-}
-
-void Connection::run(Wake why) noexcept {
-    // Whatever event made us runnable is about to be looked at: forget it.
-    state_.store(busy, std::memory_order_relaxed);
-    if (why == Wake::timeout) {
-        on_timeout();
-        return;
-    }
-    // Wake::drain needs nothing special: an idle connection finds its socket empty and,
-    // seeing ctx_.draining, closes instead of parking (read_and_answer).
-    Step s = step();
-    while (s == Step::park && !park()) s = step();
-}
-
-void Connection::reject() noexcept {
-    scratch.begin_batch();
+Connection::Action Connection::reject(std::int64_t now) noexcept {
+    open(now);
     fail_request(http::Status::service_unavailable);
     error_outcome_ = Outcome::rejected;
-    Step s = Step::park;
-    switch (write_batch()) {
-        case Io::failed: return;  // finished inside
-        case Io::blocked: break;
-        case Io::done: s = after_write(); break;
-    }
-    while (s == Step::park && !park()) s = step();
+    return start_writing(now);
 }
 
-// One round of work: finish a blocked answer, then drain, read and answer.
-Connection::Step Connection::step() noexcept {
-    if (!out_.empty()) {
-        switch (flush_pending()) {
-            case Io::failed: return Step::closed;
-            case Io::blocked: return Step::park;
-            case Io::done: break;
-        }
-        if (close_after_write_) return after_write();
+Connection::Action Connection::on(const Event& e) noexcept {
+    if (state_ == State::closed) return Action::close;
+    switch (e.kind) {
+        case Kind::input: return on_input(e.bytes, e.now_ms);
+        case Kind::eof: return on_eof(e.now_ms);
+        case Kind::sent: return on_sent(e.count, e.now_ms);
+        case Kind::timeout: return on_timeout(e.now_ms);
+        case Kind::drain: return on_drain(e.now_ms);
+        case Kind::evict: return reusable_idle() ? finish(Outcome::answered) : action_;
+        case Kind::failed: return on_failed(e.client_gone);
     }
-    if (lingering_) return linger_read();
-    return read_and_answer();
+    return action_;
 }
 
-Connection::Step Connection::read_and_answer() noexcept {
-    const std::size_t capacity = read_size + ctx_.config.max_head;
-    if (scratch.in.size() < capacity) scratch.in.resize(capacity);
-    for (;;) {
-        const std::size_t held = in_.size();
-        std::memcpy(scratch.in.data(), in_.data(), held);
-        std::size_t got = 0;
-        const bool fresh = !unparsed_;
-        if (fresh) {
-            const ssize_t n = ::recv(fd_.get(), scratch.in.data() + held, capacity - held, 0);
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                    // Shutting down: an idle keep-alive connection closes now.
-                    if (held == 0 && !parser_.in_request() && ctx_.draining.load()) {
-                        return finish(answers_ > 0 ? Outcome::answered : Outcome::timed_out);
-                    }
-                    return Step::park;
-                }
-                return finish(is_client_gone(errno) ? end_outcome() : Outcome::errors);
-            }
-            if (n == 0) return finish(end_outcome());
-            if (held == 0 && !parser_.in_request()) request_started_ms_ = now_ms();
-            got = static_cast<std::size_t>(n);
-        }
-        unparsed_ = false;
-        bool blocked = false;
-        if (!answer_buffered(std::string_view(scratch.in.data(), held + got), blocked)) return Step::closed;
-        if (blocked) return Step::park;
-        if (close_after_write_) return after_write();
-        // Edge-triggered: a short read emptied the socket, and new bytes raise a new
-        // event. A full read may have left more behind, and RDHUP may hide an EOF.
-        const bool drained = fresh && got < capacity - held;
-        if (drained && !peer_closed_.load(std::memory_order_relaxed)) return Step::park;
+Connection::Action Connection::on_input(std::string_view bytes, std::int64_t now) noexcept {
+    switch (state_) {
+        case State::lingering: return action_;  // discarded: we only wait for the client to go
+        case State::closing:
+            unread_input_ = true;
+            return action_;
+        case State::writing:  // a caller that reads while output is pending: keep it for later
+            in_.append(bytes);
+            return action_;
+        default: break;
     }
-}
-
-// Parses every complete request in data, queues the answers and writes them. Returns
-// false when the connection was closed; sets blocked when an answer could not be
-// fully written (the rest waits in out_, unparsed requests in in_).
-bool Connection::answer_buffered(std::string_view data, bool& blocked) noexcept {
-    scratch.begin_batch();
-    while (!data.empty() && !close_after_write_) {
-        const http::RequestParser::Result r = parser_.feed(data);
-        data.remove_prefix(r.consumed);
-        if (r.kind == http::RequestParser::Kind::need_more) break;
-        if (r.kind == http::RequestParser::Kind::error) {
-            fail_request(r.status);
-            break;
-        }
-        if (r.kind == http::RequestParser::Kind::head) {
-            if (parser_.request().expect_continue) {
-                scratch.out.append(http::Responses::continue_100());
-            }
-            continue;
-        }
-        answer_request();
-        if (scratch.bytes() >= batch_bytes_max || scratch.segments.size() >= batch_segments_max) {
-            const Io io = write_batch();
-            if (io == Io::failed) return false;
-            if (io == Io::blocked) {
-                in_.assign(data);
-                unparsed_ = !data.empty() && !close_after_write_;
-                blocked = true;
-                return true;
-            }
-            scratch.begin_batch();
-        }
-    }
-    if (close_after_write_) {
-        unread_input_ = !data.empty();
-        in_.clear();
+    const bool request_was_open = parser_.in_request();
+    const std::uint64_t answers_before = answers_;
+    std::size_t used = 0;
+    if (in_.empty()) {
+        // Fast path: parse straight from the caller's buffer; keep only what is left.
+        used = answer_all(bytes);
+        if (!close_after_) in_.assign(bytes.substr(used));
     } else {
-        in_.assign(data);
+        in_.append(bytes);
+        used = answer_all(in_);
+        in_.erase(0, used);
+        bytes = in_;
+        used = 0;
     }
-    const Io io = write_batch();
-    if (io == Io::failed) return false;
-    blocked = io == Io::blocked;
-    return true;
+    if (close_after_) {
+        unread_input_ = unread_input_ || used < bytes.size();
+        in_.clear();
+    }
+    // The header timeout runs from a request's first byte.
+    if (parser_.in_request() && (!request_was_open || answers_ != answers_before)) request_started_ms_ = now;
+    if (output_bytes() != 0) return start_writing(now);
+    return await_input(now);
+}
+
+// Answers every complete request in data, stopping early when a batch is full or an
+// answer closes the connection. Returns the bytes consumed.
+std::size_t Connection::answer_all(std::string_view data) noexcept {
+    std::size_t used = 0;
+    while (used < data.size() && !close_after_) {
+        const http::RequestParser::Result r = parser_.feed(data.substr(used));
+        used += r.consumed;
+        switch (r.kind) {
+            case http::RequestParser::Kind::need_more: return used;
+            case http::RequestParser::Kind::error: fail_request(r.status); return used;
+            case http::RequestParser::Kind::head:
+                if (parser_.request().expect_continue) {
+                    const std::string_view c = http::Responses::continue_100();
+                    out_.append(c);
+                    out_total_ += c.size();
+                }
+                break;
+            case http::RequestParser::Kind::complete:
+                answer_request();
+                if (output_bytes() >= batch_bytes_max || segments_.size() + 2 >= max_slices) return used;
+                break;
+        }
+    }
+    return used;
 }
 
 void Connection::answer_request() noexcept {
     const http::Request& req = parser_.request();
+    const Config& c = rules_->config;
     ++answers_;
-    ++scratch.answers;
-    const std::uint64_t cap = ctx_.config.max_requests;
     http::Framing framing = req.version_minor == 0 ? http::Framing::keep_alive_10 : http::Framing::keep_alive;
-    if (!req.keep_alive || ctx_.config.close || (cap != 0 && answers_ >= cap) ||
-        ctx_.draining.load(std::memory_order_relaxed)) {
+    if (!req.keep_alive || c.close || (c.max_requests != 0 && answers_ >= c.max_requests) || draining_) {
         framing = http::Framing::close;
-        close_after_write_ = true;
+        close_after_ = true;
     }
-    queue_answer(ctx_.responses.answer(framing, req.method == http::Method::head));
+    queue(rules_->responses.answer(framing, req.method == http::Method::head));
 }
 
 void Connection::fail_request(http::Status status) noexcept {
     const bool head_only = parser_.request().method == http::Method::head;
-    queue_answer(ctx_.responses.error(status, head_only));
-    close_after_write_ = true;
+    queue(rules_->responses.error(status, head_only));
+    close_after_ = true;
     error_answered_ = true;
     error_outcome_ = status == http::Status::request_timeout ? Outcome::timed_out : Outcome::errors;
 }
 
-void Connection::queue_answer(const http::Answer& a) noexcept {
-    Scratch& s = scratch;
-    if (!s.have_date) {
-        http::DateCache::copy_to(s.date);
-        s.have_date = true;
-    }
-    const std::size_t at = s.out.size();
-    s.out.append(a.head);
-    std::memcpy(s.out.data() + at + a.date_offset, s.date, http::date_length);
+// Appends one answer with the current date. A large body is referenced, not copied: a
+// hundred clients that never read an 8 MiB answer cost a hundred small heads.
+void Connection::queue(const http::Answer& a) noexcept {
+    const std::size_t at = out_.size();
+    out_.append(a.head);
+    char date[http::date_length];
+    http::DateCache::copy_to(date);
+    std::memcpy(out_.data() + at + a.date_offset, date, http::date_length);
+    out_total_ += a.size();
     if (a.body.size() <= inline_body_max) {
-        s.out.append(a.body);
+        out_.append(a.body);
         return;
     }
-    s.close_segment();
-    s.segments.push_back({a.body.data(), 0, a.body.size()});
+    if (out_.size() > open_from_) segments_.push_back({nullptr, open_from_, out_.size() - open_from_});
+    open_from_ = out_.size();
+    segments_.push_back({a.body.data(), 0, a.body.size()});
 }
 
-// Writes the batch in one send (one writev when a large body is referenced). What the
-// socket would not take is copied to out_, to be finished on EPOLLOUT.
-Connection::Io Connection::write_batch() noexcept {
-    Scratch& s = scratch;
-    ctx_.stats.requests.fetch_add(s.answers, std::memory_order_relaxed);
-    s.answers = 0;
-    s.close_segment();
-    std::size_t total = 0;
-    iovec iov[batch_segments_max + 2];
-    std::size_t count = 0;
-    for (const Scratch::Segment& seg : s.segments) {
-        const char* base = seg.external ? seg.external : s.out.data() + seg.offset;
-        iov[count++] = {const_cast<char*>(base), seg.length};
-        total += seg.length;
-    }
-    std::size_t sent = 0;
-    while (sent < total) {
-        msghdr msg{};
-        // Skip what is already sent.
-        std::size_t skip = sent, first = 0;
-        while (first < count && skip >= iov[first].iov_len) skip -= iov[first++].iov_len;
-        iovec head = iov[first];
-        iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + skip;
-        iov[first].iov_len -= skip;
-        msg.msg_iov = iov + first;
-        msg.msg_iovlen = count - first;
-        const ssize_t n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
-        iov[first] = head;
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-            finish(is_client_gone(errno) ? Outcome::closed_by_client : Outcome::errors);
-            return Io::failed;
+std::size_t Connection::output(Slice* out, std::size_t max) const noexcept {
+    std::size_t skip = out_sent_, n = 0;
+    const auto add = [&](const char* data, std::size_t size) {
+        if (skip >= size) {
+            skip -= size;
+            return;
         }
-        sent += static_cast<std::size_t>(n);
-    }
-    if (sent == total) return Io::done;
-    // Keep the unsent tail.
-    out_.clear();
-    out_sent_ = 0;
-    std::size_t skip = sent;
-    for (std::size_t i = 0; i < count; ++i) {
-        const char* base = static_cast<const char*>(iov[i].iov_base);
-        if (skip >= iov[i].iov_len) {
-            skip -= iov[i].iov_len;
-            continue;
-        }
-        out_.append(base + skip, iov[i].iov_len - skip);
+        if (n < max) out[n++] = {data + skip, size - skip};
         skip = 0;
+    };
+    for (const Segment& s : segments_) add(s.external ? s.external : out_.data() + s.offset, s.size);
+    if (out_.size() > open_from_) add(out_.data() + open_from_, out_.size() - open_from_);
+    return n;
+}
+
+Connection::Action Connection::on_sent(std::size_t n, std::int64_t now) noexcept {
+    out_sent_ += n;
+    if (out_sent_ < out_total_) return set(state_, Action::write, now + rules_->config.write_timeout.count());
+    clear_output();
+    return after_output(now);
+}
+
+// Everything queued is sent.
+Connection::Action Connection::after_output(std::int64_t now) noexcept {
+    if (peer_eof_) return finish(ending());
+    if (state_ == State::closing) {
+        // Closing with unread input makes the kernel send a reset, which can destroy the
+        // answer before the client reads it: when input may follow, linger instead.
+        if (error_answered_ || unread_input_ || !in_.empty() || parser_.in_body()) return start_lingering(now);
+        return finish(Outcome::answered);
     }
-    return Io::blocked;
-}
-
-Connection::Io Connection::flush_pending() noexcept {
-    while (out_sent_ < out_.size()) {
-        const ssize_t n = ::send(fd_.get(), out_.data() + out_sent_, out_.size() - out_sent_, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return Io::blocked;
-            finish(is_client_gone(errno) ? Outcome::closed_by_client : Outcome::errors);
-            return Io::failed;
-        }
-        out_sent_ += static_cast<std::size_t>(n);
+    if (!in_.empty()) {  // pipelined requests left over from a full batch
+        state_ = State::idle;
+        const std::string rest = std::move(in_);
+        in_.clear();
+        return on_input(rest, now);
     }
-    out_.clear();
-    out_sent_ = 0;
-    if (out_.capacity() > batch_bytes_max) std::string().swap(out_);
-    return Io::done;
+    return await_input(now);
 }
 
-// The last answer said Connection: close and is fully written.
-Connection::Step Connection::after_write() noexcept {
-    // Closing with unread input makes the kernel send a reset, which can destroy the
-    // answer before the client reads it. So when input may follow, linger instead.
-    if (error_answered_ || unread_input_ || !in_.empty() || parser_.in_body()) return start_linger();
-    return finish(Outcome::answered);
+Connection::Action Connection::await_input(std::int64_t now) noexcept {
+    const Config& c = rules_->config;
+    if (parser_.in_body()) return set(State::body, Action::read, now + c.body_timeout.count());
+    if (parser_.in_request()) return set(State::head, Action::read, request_started_ms_ + c.header_timeout.count());
+    if (answers_ == 0) return set(State::idle, Action::read, request_started_ms_ + c.header_timeout.count());
+    // Idle keep-alive: hold no answer buffer while waiting (nginx frees its buffers too).
+    if (out_.capacity() > 0 && in_.empty()) std::string().swap(out_);
+    return set(State::idle, Action::read, now + c.keepalive_timeout.count());
 }
 
-Connection::Step Connection::start_linger() noexcept {
-    ::shutdown(fd_.get(), SHUT_WR);
-    lingering_ = true;
-    linger_until_ms_ = now_ms() + ctx_.config.linger_timeout.count();
-    return linger_read();
+Connection::Action Connection::start_writing(std::int64_t now) noexcept {
+    return set(close_after_ ? State::closing : State::writing, Action::write,
+               now + rules_->config.write_timeout.count());
 }
 
-Connection::Step Connection::linger_read() noexcept {
-    char sink[16 * 1024];
-    for (;;) {
-        const ssize_t n = ::recv(fd_.get(), sink, sizeof sink, 0);
-        if (n > 0) continue;
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Step::park;
-        return finish(error_answered_ ? error_outcome_ : Outcome::answered);
+// Returns linger once (shut the write side down); afterwards the action is read.
+Connection::Action Connection::start_lingering(std::int64_t now) noexcept {
+    in_.clear();
+    set(State::lingering, Action::read, now + rules_->config.linger_timeout.count());
+    return Action::linger;
+}
+
+Connection::Action Connection::on_eof(std::int64_t) noexcept {
+    if (state_ == State::writing || state_ == State::closing) {
+        peer_eof_ = true;  // it may still read: finish the answers first
+        return action_;
     }
+    return finish(ending());
 }
 
-void Connection::on_timeout() noexcept {
-    Step s = Step::closed;
-    if (lingering_) {
-        s = finish(error_answered_ ? error_outcome_ : Outcome::answered);
-    } else if (!out_.empty()) {
-        s = finish(Outcome::timed_out);
-    } else if (mid_request()) {
-        scratch.begin_batch();
-        fail_request(http::Status::request_timeout);
-        switch (write_batch()) {
-            case Io::failed: return;
-            case Io::blocked: s = Step::park; break;
-            case Io::done: s = after_write(); break;
-        }
-    } else {
-        s = finish(answers_ > 0 ? Outcome::answered : Outcome::timed_out);
+Connection::Action Connection::on_timeout(std::int64_t now) noexcept {
+    if (now < deadline_ms_) return action_;
+    switch (state_) {
+        case State::idle: return finish(answers_ > 0 ? Outcome::answered : Outcome::timed_out);
+        case State::head:
+        case State::body:
+            in_.clear();
+            fail_request(http::Status::request_timeout);
+            return start_writing(now);
+        case State::writing:
+        case State::closing: return finish(Outcome::timed_out);
+        case State::lingering: return finish(ending());
+        case State::closed: break;
     }
-    while (s == Step::park && !park()) s = step();
+    return Action::close;
 }
 
-bool Connection::mid_request() const noexcept { return !in_.empty() || parser_.in_request(); }
+Connection::Action Connection::on_drain(std::int64_t) noexcept {
+    draining_ = true;
+    if (state_ == State::idle) return finish(answers_ > 0 ? Outcome::answered : Outcome::timed_out);
+    return action_;
+}
 
-Outcome Connection::end_outcome() const noexcept {
+Connection::Action Connection::on_failed(bool client_gone) noexcept { return finish(client_gone ? ending() : Outcome::errors); }
+
+// How a connection that ends now, without a failure of its own, is counted.
+Outcome Connection::ending() const noexcept {
     if (error_answered_) return error_outcome_;
     return answers_ > 0 ? Outcome::answered : Outcome::closed_by_client;
 }
 
-std::int64_t Connection::next_deadline() const noexcept {
-    const Config& c = ctx_.config;
-    if (lingering_) return linger_until_ms_;
-    const std::int64_t now = now_ms();
-    if (!out_.empty()) return now + c.write_timeout.count();
-    if (parser_.in_body()) return now + c.body_timeout.count();
-    if (mid_request() || answers_ == 0) return request_started_ms_ + c.header_timeout.count();
-    return now + c.keepalive_timeout.count();
-}
-
-// Gives the connection back to epoll. Returns false when an event arrived while we held
-// it (edge-triggered events are not repeated): the caller must look again.
-bool Connection::park() noexcept {
-    deadline_ms_.store(next_deadline(), std::memory_order_relaxed);
-    if (!registered_) {
-        // Registered once, for both directions: edge-triggered events need no re-arming,
-        // and EPOLLOUT edges come only after a write hit EAGAIN.
-        const int err = ctx_.poller.add(fd_.get(), EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, token());
-        if (err != 0) {
-            finish(Outcome::errors);
-            return true;
-        }
-        registered_ = true;
-    }
-    // Read our own fields now: once parked, another thread may own them.
-    const bool idle = !mid_request() && out_.empty() && !lingering_;
-    std::uint32_t expected = busy;
-    if (state_.compare_exchange_strong(expected, 0)) {
-        // If shutdown began while we were busy, the dispatcher's sweep may have missed us
-        // (it only takes parked connections). Both sides use seq_cst, so either it sees
-        // us parked or we see draining here and take ourselves back to close.
-        return !(idle && ctx_.draining.load() && claim_if_parked());
-    }
-    state_.store(busy, std::memory_order_relaxed);
-    return false;
-}
-
-// The single close path: every connection is counted here, exactly once.
-Connection::Step Connection::finish(Outcome outcome) noexcept {
-    // Deregister before close, so the descriptor number can't carry old events.
-    if (registered_) ctx_.poller.remove(fd_.get());
-    fd_.reset();
-    ctx_.stats.count(outcome);
-    registered_ = close_after_write_ = error_answered_ = lingering_ = unparsed_ = unread_input_ = false;
-    answers_ = 0;
-    parser_.reset();
-    in_.clear();
+void Connection::clear_output() noexcept {
     out_.clear();
-    out_sent_ = 0;
-    if (in_.capacity() > read_size) std::string().swap(in_);
-    if (out_.capacity() > batch_bytes_max) std::string().swap(out_);
-    generation_.fetch_add(1, std::memory_order_release);
-    state_.store(closed, std::memory_order_release);
-    // After release() another thread may reuse this object: touch nothing of it after.
-    ServerContext& ctx = ctx_;
-    ctx.table->release(this);
-    ctx.live.done();
-    return Step::closed;
+    segments_.clear();
+    open_from_ = out_total_ = out_sent_ = 0;
 }
 
-ConnectionTable::ConnectionTable(ServerContext& ctx, std::size_t capacity)
-    : ctx_(ctx), capacity_(capacity), slots_(capacity) {
-    free_.reserve(capacity);
+// The one place a connection ends: its outcome is set here, exactly once.
+Connection::Action Connection::finish(Outcome o) noexcept {
+    outcome_ = o;
+    parser_.reset();
+    clear_output();
+    std::string().swap(in_);
+    std::string().swap(out_);
+    std::vector<Segment>().swap(segments_);
+    return set(State::closed, Action::close, 0);
 }
 
-Connection* ConnectionTable::acquire() {
-    {
-        std::lock_guard lock(free_mutex_);
-        if (!free_.empty()) {
-            const std::uint32_t slot = free_.back();
-            free_.pop_back();
-            return slots_[slot].get();
-        }
-    }
-    if (created_ == capacity_) return nullptr;
-    slots_[created_] = std::make_unique<Connection>(ctx_, static_cast<std::uint32_t>(created_));
-    return slots_[created_++].get();
-}
-
-void ConnectionTable::release(Connection* c) noexcept {
-    std::lock_guard lock(free_mutex_);
-    free_.push_back(c->slot());  // capacity reserved up front: never allocates
-}
-
-Connection* ConnectionTable::at(std::uint32_t slot) noexcept {
-    return slot < created_ ? slots_[slot].get() : nullptr;
+Connection::Action Connection::set(State s, Action a, std::int64_t deadline) noexcept {
+    state_ = s;
+    action_ = a;
+    deadline_ms_ = deadline;
+    return a;
 }
 
 }  // namespace okserve

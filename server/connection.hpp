@@ -1,146 +1,159 @@
-// okserve::Connection: the one state machine every dispatch mode runs on: read, parse,
-// answer (pipelined answers batched into one write), keep-alive, lingering close.
-// Knows nothing of how it is scheduled: a mode hands it to a thread with run().
+// okserve::Connection: the HTTP/1.1 connection state machine every mode runs on. Bytes,
+// EOF, timeouts and drain notices go in; answer bytes and the next thing to do come out.
+// It owns no socket, thread, atomic or clock: the mode around it does the I/O and the waiting.
 #pragma once
 
-#include <atomic>
+#include <cstddef>
 #include <cstdint>
-#include <memory>
-#include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include "pool/latch.hpp"
 #include "server/config.hpp"
-#include "server/event_loop.hpp"
 #include "server/http/parser.hpp"
 #include "server/http/response.hpp"
 #include "server/stats.hpp"
-#include "server/sys/fd.hpp"
 
 namespace okserve {
 
-class ConnectionTable;
-
-// What every connection shares: read-mostly settings and the counters.
-struct ServerContext {
-    ServerContext(const Config& cfg, std::size_t max_connections);
+// What every connection of one server reads and never writes.
+struct ConnectionRules {
+    explicit ConnectionRules(const Config& cfg);  // builds the answers: may throw UsageError
     const Config& config;
     http::Responses responses;
-    Poller poller;
-    ServerStats stats;
-    std::unique_ptr<ConnectionTable> table;
-    pool::WaitGroup live;               // one count per open connection
-    std::atomic<bool> draining{false};  // shutdown began: next answers say Connection: close
-    std::int64_t recheck_ms;            // the shortest timeout: how long a timer may sleep
 };
 
-// Ownership. A connection has exactly one owner at a time: the dispatcher, a queued job,
-// or a worker. Only the owner touches its fields. The state word hands it over:
-//   busy    an owner is working on it (or a job for it is queued);
-//   parked  nobody owns it; it waits in epoll (edge-triggered) for an event or a timer;
-//   pending (with busy) an event arrived while it was busy: the owner must look again
-//           before parking, since an edge-triggered event is not repeated;
-//   closed  its descriptor is gone; stale events and timers for it are ignored.
-// A parked connection is claimed by exactly one of: an event (claim_for_event) or an
-// expired timer / the start of shutdown (claim_if_parked), both called by the dispatcher.
+// Protocol, in one transition function (on()), after memcached's drive_machine:
+//
+//   idle ──first byte──▶ head ──head with body──▶ body
+//    ▲                    │                        │
+//    └── answer written ◀─┴──── answers queued ────┘──▶ writing ──(close framing)──▶ closing
+//                                                                                     │
+//   closed ◀── EOF / error / timeout / done ◀── lingering ◀── error or unread input ──┘
+//
+// The caller loops: take the Action, do it, report what happened as an Event, and stop
+// when the action needs the socket to become ready (read/write would block) or is close.
 class Connection {
 public:
-    enum class Wake : std::uint8_t { ready, timeout, drain };
+    enum class State : std::uint8_t {
+        idle,       // between requests (or before the first): no byte of a request yet
+        head,       // a request head is arriving
+        body,       // a request body is arriving (and being discarded)
+        writing,    // answers to send; then read again
+        closing,    // the last answer to send; then close or linger
+        lingering,  // write side shut; input is read and discarded until EOF or the deadline
+        closed,     // finished: outcome() says how
+    };
 
-    Connection(ServerContext& ctx, std::uint32_t slot) noexcept;
+    // What the caller does next.
+    enum class Action : std::uint8_t {
+        read,    // receive, then report input or eof (or wait for readability / the deadline)
+        write,   // send output(), then report sent (or wait for writability / the deadline)
+        linger,  // shut the write side down now, then go on as for read
+        close,   // close the socket and count outcome()
+    };
 
-    // Dispatcher, at accept: takes the socket; the caller owns the connection (busy).
-    void open(Fd fd) noexcept;
-    // Owner: does all the I/O it can without blocking, then parks or closes. After it
-    // returns, the caller no longer owns the connection and must not touch it.
-    void run(Wake why) noexcept;
-    // Dispatcher, at accept under --overflow reject: answer 503 and close cleanly.
-    void reject() noexcept;
+    struct Event {
+        enum class Kind : std::uint8_t {
+            input,    // bytes arrived
+            eof,      // the peer closed its side
+            sent,     // `count` bytes of output() were taken by the kernel
+            timeout,  // the clock passed deadline() (an early one is ignored)
+            drain,    // the server is shutting down
+            evict,    // room is needed: an idle keep-alive connection closes (others ignore it)
+            failed,   // the socket failed: `client_gone` for a reset or broken pipe
+        };
+        Kind kind;
+        std::int64_t now_ms;
+        std::string_view bytes{};
+        std::size_t count = 0;
+        bool client_gone = false;
+    };
 
-    // Dispatcher: an epoll event. True when the caller now owns the connection.
-    bool claim_for_event(std::uint32_t events) noexcept;
-    // Dispatcher: take a parked connection (timer expiry, drain). True on success.
-    bool claim_if_parked() noexcept;
+    // A slice of output to send, in order.
+    struct Slice {
+        const char* data;
+        std::size_t size;
+    };
+    static constexpr std::size_t max_slices = 64;
 
-    std::uint32_t slot() const noexcept { return slot_; }
-    std::uint32_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
-    std::int64_t deadline_ms() const noexcept { return deadline_ms_.load(std::memory_order_acquire); }
-    // epoll data: slot in the low half, generation in the high half.
-    std::uint64_t token() const noexcept {
-        return (static_cast<std::uint64_t>(generation()) << 32) | slot_;
-    }
+    explicit Connection(const ConnectionRules& rules) noexcept;
+
+    // A new connection: waits for its first request. Resets everything left from before.
+    Action open(std::int64_t now_ms) noexcept;
+    // A new connection refused for lack of room: answers 503 and closes cleanly.
+    Action reject(std::int64_t now_ms) noexcept;
+
+    // The transition function: one event in, the next action out.
+    Action on(const Event& e) noexcept;
+
+    // The unsent output as slices (at most max), oldest first; returns how many.
+    std::size_t output(Slice* out, std::size_t max) const noexcept;
+    std::size_t output_bytes() const noexcept { return out_total_ - out_sent_; }
+
+    State state() const noexcept { return state_; }
+    Action action() const noexcept { return action_; }  // the last one returned
+    std::int64_t deadline_ms() const noexcept { return deadline_ms_; }
+    Outcome outcome() const noexcept { return outcome_; }
+    std::uint64_t answers() const noexcept { return answers_; }  // on this connection so far
+    // Idle between requests with nothing to send: may be closed to make room.
+    bool reusable_idle() const noexcept { return state_ == State::idle && answers_ > 0; }
+
+    // Bytes a batch of pipelined answers may reach before it is written.
+    static constexpr std::size_t batch_bytes_max = 256 * 1024;
+    // Bodies above this are referenced from the shared answer, never copied.
+    static constexpr std::size_t inline_body_max = 16 * 1024;
 
 private:
-    enum class Step : std::uint8_t { park, closed };
-    enum class Io : std::uint8_t { done, blocked, failed };
+    Action on_input(std::string_view bytes, std::int64_t now) noexcept;
+    Action on_eof(std::int64_t now) noexcept;
+    Action on_sent(std::size_t n, std::int64_t now) noexcept;
+    Action on_timeout(std::int64_t now) noexcept;
+    Action on_drain(std::int64_t now) noexcept;
+    Action on_failed(bool client_gone) noexcept;
 
-    Step step() noexcept;
-    Step read_and_answer() noexcept;
-    bool answer_buffered(std::string_view data, bool& blocked) noexcept;
+    Action parse(std::int64_t now) noexcept;
+    std::size_t answer_all(std::string_view data) noexcept;
     void answer_request() noexcept;
-    void queue_answer(const http::Answer& a) noexcept;
-    Io write_batch() noexcept;
-    Io flush_pending() noexcept;
-    Step after_write() noexcept;
-    Step start_linger() noexcept;
-    Step linger_read() noexcept;
-    void on_timeout() noexcept;
-    bool park() noexcept;
-    std::int64_t next_deadline() const noexcept;
-    bool mid_request() const noexcept;
-    Outcome end_outcome() const noexcept;
     void fail_request(http::Status status) noexcept;
-    Step finish(Outcome outcome) noexcept;
+    void queue(const http::Answer& a) noexcept;
+    Action after_output(std::int64_t now) noexcept;
+    Action await_input(std::int64_t now) noexcept;
+    Action start_writing(std::int64_t now) noexcept;
+    Action start_lingering(std::int64_t now) noexcept;
+    Action finish(Outcome o) noexcept;
+    Outcome ending() const noexcept;
+    void clear_output() noexcept;
+    Action set(State s, Action a, std::int64_t deadline) noexcept;
 
-    static constexpr std::uint32_t busy = 1, pending = 2, closed = 4;
+    // A run of output bytes: in out_ (external == nullptr) or a shared body.
+    struct Segment {
+        const char* external;
+        std::size_t offset;
+        std::size_t size;
+    };
 
-    ServerContext& ctx_;
-    const std::uint32_t slot_;
-    std::atomic<std::uint32_t> state_{closed};
-    std::atomic<std::uint32_t> generation_{0};
-    std::atomic<std::int64_t> deadline_ms_{0};
-    std::atomic<bool> peer_closed_{false};  // EPOLLRDHUP seen: a short read may hide EOF
-
-    // Owner-only fields.
-    Fd fd_;
+    const ConnectionRules* rules_;
     http::RequestParser parser_;
-    std::string in_;   // received bytes not yet consumed (a partial head, or pipelined requests)
-    std::string out_;  // answer bytes a blocked write left behind
-    std::size_t out_sent_ = 0;
+    std::string in_;                 // received bytes not yet consumed: a partial head, or
+                                     // pipelined requests left after a full batch
+    std::string out_;                // answer heads and small bodies not yet sent
+    std::vector<Segment> segments_;  // only when a large body is referenced
+    std::size_t open_from_ = 0;      // start of out_ bytes not yet in a segment
+    std::size_t out_total_ = 0;      // bytes queued since output was last empty
+    std::size_t out_sent_ = 0;       // ... and sent
     std::uint64_t answers_ = 0;
+    std::int64_t deadline_ms_ = 0;
     std::int64_t request_started_ms_ = 0;
-    bool registered_ = false;
-    bool close_after_write_ = false;  // the last answer said Connection: close
-    bool error_answered_ = false;     // ... and it was an error answer
-    bool lingering_ = false;
-    bool unparsed_ = false;      // in_ may hold whole requests: answer them before reading
-    bool unread_input_ = false;  // bytes followed a Connection: close request
-    std::int64_t linger_until_ms_ = 0;
-    Outcome error_outcome_ = Outcome::errors;
-};
-
-// Connection objects by slot. Slots are reused (with a new generation), never freed while
-// the server runs, so a stale epoll event can always be checked against its generation.
-class ConnectionTable {
-public:
-    ConnectionTable(ServerContext& ctx, std::size_t capacity);
-    // Dispatcher only: a free connection, or nullptr when `capacity` are open.
-    Connection* acquire();
-    // Any owner, from the close path.
-    void release(Connection* c) noexcept;
-    // The connection in `slot`, or nullptr if that slot was never used.
-    Connection* at(std::uint32_t slot) noexcept;
-    std::size_t capacity() const noexcept { return capacity_; }
-    std::size_t created() const noexcept { return created_; }
-
-private:
-    ServerContext& ctx_;
-    const std::size_t capacity_;
-    std::vector<std::unique_ptr<Connection>> slots_;
-    std::size_t created_ = 0;  // dispatcher-only
-    std::mutex free_mutex_;
-    std::vector<std::uint32_t> free_;
+    State state_ = State::closed;
+    Action action_ = Action::close;
+    Outcome outcome_ = Outcome::answered;
+    Outcome error_outcome_ = Outcome::errors;  // how an answered error ends the connection
+    bool close_after_ = false;  // the last answer queued says Connection: close
+    bool error_answered_ = false;
+    bool unread_input_ = false;  // bytes followed the last request: close would reset
+    bool peer_eof_ = false;      // EOF seen while output was pending
+    bool draining_ = false;
 };
 
 }  // namespace okserve

@@ -1,59 +1,109 @@
-// okserve event plumbing: a thin epoll set, a monotonic clock and a deadline heap.
-// Knows nothing of HTTP or of what a connection is; callers own the meaning of `data`.
+// okserve::EventLoop: one thread's epoll loop that owns its connections for their whole
+// life: it accepts them (or is handed them), drives their turns, keeps their timers and
+// drains them. Nothing is handed between threads. The reactor mode runs one per worker;
+// every mode runs one more, without a listener, to answer 503s off the accepting thread.
 #pragma once
 
+#include <array>
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
-#include <ctime>
-#include <queue>
+#include <memory>
+#include <mutex>
 #include <vector>
 
-#include <sys/epoll.h>
-
+#include "server/connection.hpp"
+#include "server/poller.hpp"
+#include "server/socket_driver.hpp"
+#include "server/stats.hpp"
 #include "server/sys/fd.hpp"
+#include "server/timers.hpp"
 
 namespace okserve {
 
-// Milliseconds on CLOCK_MONOTONIC: deadlines never jump with the wall clock.
-inline std::int64_t now_ms() noexcept {
-    timespec ts{};
-    ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
-}
-
-// One epoll set. epoll_ctl is safe to call from any thread; wait() from one at a time.
-class Poller {
+class EventLoop {
 public:
-    Poller();  // throws SysError
-    int fd() const noexcept { return fd_.get(); }
-    // Each returns 0 or an errno value; nothing here throws.
-    int add(int fd, std::uint32_t events, std::uint64_t data) noexcept;
-    int modify(int fd, std::uint32_t events, std::uint64_t data) noexcept;
-    int remove(int fd) noexcept;
-    // Waits up to timeout_ms (-1: forever); EINTR counts as "no events".
-    int wait(epoll_event* events, int max_events, int timeout_ms) noexcept;
-
-private:
-    Fd fd_;
-};
-
-// Deadlines keyed by (slot, generation), earliest first: O(log n) per push and pop.
-// Entries are lazy: the owner checks on expiry whether the entry still matters.
-class DeadlineHeap {
-public:
-    struct Entry {
-        std::int64_t due_ms;
-        std::uint32_t slot;
-        std::uint32_t generation;
-        bool operator>(const Entry& o) const noexcept { return due_ms > o.due_ms; }
+    struct Options {
+        int listen_fd = -1;      // accept from this listener, or -1: sockets are handed in
+        bool exclusive = false;  // the listener is shared: EPOLLEXCLUSIVE wakes one loop
+        std::size_t max_connections = 1024;
+        bool reject_when_full = false;  // --overflow reject: 503 (else stop accepting)
+        EventLoop* rejecter = nullptr;  // where 503s go when this loop is full
     };
-    void push(Entry e) { heap_.push(e); }
-    bool empty() const noexcept { return heap_.empty(); }
-    const Entry& top() const noexcept { return heap_.top(); }
-    void pop() noexcept { heap_.pop(); }
-    std::size_t size() const noexcept { return heap_.size(); }
+
+    EventLoop(const ConnectionRules& rules, Tally& tally, Options options);
+    EventLoop(const EventLoop&) = delete;
+    EventLoop& operator=(const EventLoop&) = delete;
+
+    // The loop's thread: serves until drained, or cut off.
+    void run();
+
+    // Any thread. Hands a new socket in (counted accepted by the caller); with reject, it
+    // is answered 503. False when the loop has no room or is stopping (the socket closes).
+    bool adopt(Fd fd, bool reject);
+    // Any thread: stop accepting; idle connections close, busy ones finish. run() returns
+    // when none is left.
+    void begin_drain();
+    // Any thread: close whatever is still open (counted timed out) and return from run().
+    void cut_off();
+    std::size_t open_count() const noexcept { return open_.load(std::memory_order_relaxed); }
 
 private:
-    std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> heap_;
+    // A connection and what the loop keeps for it; the base is its place in a timer list.
+    struct Slot : TimerLink {
+        explicit Slot(const ConnectionRules& rules) : conn(rules) {}
+        Connection conn;
+        Fd fd;
+        std::uint32_t index = 0;
+        std::uint32_t generation = 0;
+        std::uint64_t answers_counted = 0;
+        std::uint8_t timer_list = 0;
+        bool registered = false;
+        bool peer_closed = false;
+        bool ready = false;  // on the ready list: its turn was cut short
+    };
+    enum TimerKind : std::uint8_t { header, keepalive, body, write, linger, timer_kinds };
+
+    void accept_batch(std::int64_t now);
+    void take_commands(std::int64_t now);
+    void on_event(std::uint64_t token, std::uint32_t events, std::int64_t now);
+    void start(Fd fd, bool reject, std::int64_t now);
+    void after_turn(Slot& s, Turn t, std::int64_t now);
+    void set_timer(Slot& s);
+    void close_slot(Slot& s);
+    void run_ready(std::int64_t now);
+    void expire(std::int64_t now);
+    void drain_all(std::int64_t now);
+    void close_all();
+    bool make_room(std::int64_t now);
+    void pause_accept(std::int64_t until);
+    void resume_accept();
+    int wait_timeout(std::int64_t now) const;
+    Slot* slot_for(std::uint64_t token) noexcept;
+    std::uint64_t token(const Slot& s) const noexcept {
+        return (static_cast<std::uint64_t>(s.generation) << 32) | s.index;
+    }
+
+    static constexpr std::uint64_t listener_token = ~std::uint64_t{0};
+    static constexpr std::uint64_t wake_token = ~std::uint64_t{0} - 1;
+    static constexpr std::uint32_t drain_flag = 1, cut_flag = 2;
+
+    const ConnectionRules& rules_;
+    Tally& tally_;
+    Options options_;
+    Poller poller_;
+    Fd wake_;  // eventfd: another thread has a command for this loop
+    std::vector<std::unique_ptr<Slot>> slots_;
+    std::vector<std::uint32_t> free_;
+    std::vector<std::uint32_t> ready_;  // slots whose turn was cut short, oldest first
+    std::array<TimerList, timer_kinds> timers_;
+    std::atomic<std::size_t> open_{0};
+    std::atomic<std::uint32_t> commands_{0};
+    std::mutex inbox_mutex_;
+    std::vector<std::pair<Fd, bool>> inbox_;  // adopted sockets, guarded by inbox_mutex_
+    bool accepting_ = false;
+    std::int64_t resume_accept_at_ = -1;  // a back-off pause ends then (-1: none)
+    bool draining_ = false;
 };
 
 }  // namespace okserve

@@ -17,11 +17,11 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s\n", e.what());
         return 2;
     }
-    if (cl.action == Action::help) {
+    if (cl.action == Command::help) {
         std::fputs(help_text().c_str(), stdout);
         return 0;
     }
-    if (cl.action == Action::version) {
+    if (cl.action == Command::version) {
         std::printf("%s\n", version_text);
         return 0;
     }

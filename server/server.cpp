@@ -1,90 +1,123 @@
 #include "server/server.hpp"
 
 #include <algorithm>
-#include <cerrno>
-#include <csignal>
 #include <cstdio>
-#include <stdexcept>
+#include <string>
 #include <thread>
+#include <vector>
 
-#include <sys/signalfd.h>
+#include <sys/socket.h>
 
-#include "pool/pool.hpp"
 #include "server/connection.hpp"
-#include "server/dispatch/pool_mode.hpp"
-#include "server/sys/error.hpp"
+#include "server/modes/mode.hpp"
+#include "server/signals.hpp"
 #include "server/sys/net.hpp"
 
 namespace okserve {
 
 namespace {
 
-// SIGINT and SIGTERM are blocked in every thread (threads inherit the mask) and read
-// from a signalfd by the dispatcher, so no handler ever runs on a worker mid-request.
-Fd block_signals() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    if (int err = pthread_sigmask(SIG_BLOCK, &set, nullptr)) throw SysError("start", "pthread_sigmask", err);
-    Fd fd(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
-    if (!fd) throw SysError("start", "signalfd", errno);
-    // A write to a closed socket returns EPIPE (we also pass MSG_NOSIGNAL); a closed
-    // stdout must not kill the server either.
-    std::signal(SIGPIPE, SIG_IGN);
-    return fd;
-}
-
 std::size_t default_max_connections(std::uint64_t nofile, std::size_t workers) {
-    // Keep descriptors for the listener, epoll, signalfd, stdio and a margin.
-    const std::uint64_t reserve = 32 + workers;
+    // Keep descriptors for the listeners, epoll sets, eventfds, stdio and a margin.
+    const std::uint64_t reserve = 32 + 4 * workers;
     const std::uint64_t n = nofile > reserve + 16 ? nofile - reserve : 16;
     return static_cast<std::size_t>(std::min<std::uint64_t>(n, 1u << 20));
+}
+
+// One worker per CPU this process may use; a thread per connection needs a cap, not a
+// thread per CPU; a queue has exactly one consumer.
+std::size_t default_workers(Mode mode) {
+    if (mode == Mode::queue) return 1;
+    if (mode == Mode::thread) return thread_mode_default_workers;
+    return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// Reactor: one SO_REUSEPORT listener per loop (the kernel spreads connections by hash),
+// or a single listener all loops share (--listeners shared). README.md "Which mode when"
+// has the measurements behind the default.
+std::vector<Listener> open_listeners(const Config& cfg) {
+    std::vector<Listener> out;
+    const bool per_loop = cfg.mode == Mode::reactor && cfg.reuse_port && cfg.workers > 1;
+    out.push_back(open_listener(cfg.host, cfg.port, cfg.backlog, per_loop));
+    for (std::size_t i = 1; per_loop && i < cfg.workers; ++i) {
+        out.push_back(open_listener(cfg.host, out[0].port, cfg.backlog, true));
+    }
+    return out;
+}
+
+std::unique_ptr<RunningMode> make_mode(Config& cfg, const ModeSetup& setup) {
+    switch (cfg.mode) {
+        case Mode::thread: return make_thread_mode(setup);
+        case Mode::queue: return make_queue_mode(setup);
+        case Mode::pool: return make_pool_mode(setup);
+        case Mode::reactor: return make_reactor_mode(setup);
+        case Mode::uring: {
+            std::string why;
+            if (auto m = make_uring_mode(setup, why)) return m;
+            std::fprintf(stderr, "okserve: io_uring unavailable (%s); running --mode reactor\n", why.c_str());
+            cfg.mode = Mode::reactor;
+            return make_reactor_mode(setup);
+        }
+    }
+    return nullptr;
 }
 
 }  // namespace
 
 int serve(const Config& cfg_in) {
     Config cfg = cfg_in;
-    if (cfg.workers == 0) cfg.workers = std::max(1u, std::thread::hardware_concurrency());
+    if (cfg.workers == 0) cfg.workers = default_workers(cfg.mode);
     const NofileLimit nofile = raise_nofile_limit();
     if (cfg.max_connections == 0) cfg.max_connections = default_max_connections(nofile.after, cfg.workers);
 
-    ServerContext ctx(cfg, cfg.max_connections);  // builds the answers: may throw UsageError
-    Listener listener = open_listener(cfg.host, cfg.port, cfg.backlog);
-    Fd signals = block_signals();
+    const ConnectionRules rules(cfg);  // builds the answers: may throw UsageError
+    std::vector<Listener> listeners = open_listeners(cfg);
+    Signals signals;  // before any thread starts: they inherit the blocked mask
+    ServerStats stats;
+    const ModeSetup setup{cfg, rules, stats, listeners};
+    std::unique_ptr<RunningMode> mode = make_mode(cfg, setup);
 
-    pool::Options po;
-    po.max_workers = cfg.workers;
-    po.min_workers = cfg.min_workers;
-    po.queue_size = cfg.queue;
-    // Workers keep ordinary scheduling even when dynamic sizing starts them from the
-    // dispatcher thread, whose policy they would otherwise inherit.
-    po.on_worker_start = [] { set_thread_batch(false); };
-    pool::Pool pool(po);
-    PoolMode mode(ctx, listener, pool, std::move(signals));
-
-    const std::string min_workers =
-        cfg.min_workers != 0 ? " min-workers=" + std::to_string(cfg.min_workers) : std::string();
-    std::printf("okserve: mode=%s listen=%s workers=%zu%s queue=%zu (%zu+%zu) backlog=%d nofile=%llu%s max-connections=%zu\n",
-                to_string(cfg.mode), listener.address.c_str(), cfg.workers, min_workers.c_str(), pool.capacity(), cfg.workers,
-                cfg.queue, listener.backlog, static_cast<unsigned long long>(nofile.after),
+    std::printf("okserve: mode=%s listen=%s %s backlog=%d nofile=%llu%s max-connections=%zu\n", to_string(cfg.mode),
+                listeners[0].address.c_str(), mode->describe().c_str(), listeners[0].backlog,
+                static_cast<unsigned long long>(nofile.after),
                 nofile.after != nofile.before ? (" (raised from " + std::to_string(nofile.before) + ")").c_str() : "",
                 cfg.max_connections);
     std::fflush(stdout);
+    mode->start();
 
-    const std::size_t still_open = mode.run();
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
-    pool.shutdown_until(deadline);
-    // Connections the drain timeout cut off are counted as timed out, so the books balance.
-    ctx.stats.timed_out.fetch_add(still_open, std::memory_order_relaxed);
-    std::printf("okserve: shutdown: %s\n", ctx.stats.summary().c_str());
-    std::fflush(stdout);
-    if (still_open != 0) {
-        // Workers may still hold them; leave without tearing down shared state under them.
-        std::fflush(stderr);
-        ::_exit(0);
+    // The main thread only watches signals: it never touches a client.
+    for (;;) {
+        const SignalKind s = signals.wait(-1);
+        if (s == SignalKind::report) {
+            std::printf("okserve: live: %s\n", stats.summary().c_str());
+            std::fflush(stdout);
+        }
+        if (s == SignalKind::drain) break;
     }
+    // Stop taking connections: new ones are refused at once, not left in the backlog.
+    mode->begin_drain();
+    for (const Listener& l : listeners) ::shutdown(l.fd.get(), SHUT_RDWR);
+    const auto deadline = RunningMode::Clock::now() + cfg.drain_timeout;
+    bool drained = false;
+    while (!drained && RunningMode::Clock::now() < deadline) {
+        drained = mode->wait_until(std::min(deadline, RunningMode::Clock::now() + std::chrono::milliseconds(50)));
+        const SignalKind s = signals.wait(0);
+        if (s == SignalKind::drain) {
+            std::fputs("okserve: second signal: exiting now\n", stderr);
+            std::fflush(stderr);
+            std::fflush(stdout);
+            ::_exit(1);
+        }
+        if (s == SignalKind::report) {
+            std::printf("okserve: live: %s\n", stats.summary().c_str());
+            std::fflush(stdout);
+        }
+    }
+    // Connections the drain timeout cuts off are counted as timed out; the summary comes
+    // after every thread of the mode has stopped, so the books balance.
+    if (!drained) mode->cut_off();
+    std::printf("okserve: shutdown: %s\n", stats.summary().c_str());
+    std::fflush(stdout);
     return 0;
 }
 

@@ -1,59 +1,84 @@
 // okserve server counters: every accepted connection ends in exactly one bucket, so
 // accepted == answered + rejected + timed_out + closed_by_client + errors at rest.
-// Knows nothing of sockets; any thread may bump them.
+// Each thread writes its own Tally (no shared atomic on the hot path); reads sum them.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
+#include <mutex>
 #include <string>
 
 namespace okserve {
 
-// How one connection ended. Counted once, by the single close path.
+// How one connection ended. Counted once, where the connection is closed.
 enum class Outcome : std::uint8_t {
     answered,          // at least one complete answer, and no error or timeout after it
-    rejected,          // 503: the queue was full under --overflow reject
+    rejected,          // 503: no room (queue full or thread cap) under --overflow reject
     timed_out,         // 408, a blocked write, or nothing sent before the header timeout
     closed_by_client,  // the client closed or reset before any answer
     errors,            // a malformed request (4xx/5xx answer) or an unexpected socket error
 };
 
-struct ServerStats {
-    std::atomic<std::uint64_t> accepted{0};
-    std::atomic<std::uint64_t> answered{0};
-    std::atomic<std::uint64_t> rejected{0};
-    std::atomic<std::uint64_t> timed_out{0};
-    std::atomic<std::uint64_t> closed_by_client{0};
-    std::atomic<std::uint64_t> errors{0};
-    std::atomic<std::uint64_t> requests{0};      // answers sent (a connection may carry many)
-    std::atomic<std::uint64_t> accept_errors{0}; // EMFILE/ENFILE/ENOBUFS episodes
-    std::atomic<std::uint64_t> queue_full{0};    // hand-offs that found the pool's queue full
+// The figures of one thread, or of a sum. Written by one thread only (a load and a store,
+// no locked instruction), read by any: relaxed atomics keep that well-defined.
+struct alignas(64) Tally {
+    enum Field : std::uint8_t {
+        accepted, answered, rejected, timed_out, closed_by_client, errors,
+        requests,       // answers sent (a connection may carry many)
+        accept_errors,  // EMFILE/ENFILE/ENOBUFS episodes
+        queue_full,     // hand-offs that found no room (queue full, thread cap)
+        evicted,        // idle keep-alive connections closed to make room (counted answered)
+        yields,         // turns cut short by the per-turn budget
+        field_count
+    };
+    std::atomic<std::uint64_t> v[field_count]{};
 
-    void count(Outcome o) noexcept {
-        auto& c = o == Outcome::answered ? answered
-                : o == Outcome::rejected ? rejected
-                : o == Outcome::timed_out ? timed_out
-                : o == Outcome::closed_by_client ? closed_by_client
-                : errors;
-        c.fetch_add(1, std::memory_order_relaxed);
+    void add(Field f, std::uint64_t n = 1) noexcept {
+        v[f].store(v[f].load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
     }
+    // For a tally that several threads share (rare paths only).
+    void add_shared(Field f, std::uint64_t n = 1) noexcept { v[f].fetch_add(n, std::memory_order_relaxed); }
+    void count(Outcome o) noexcept { add(static_cast<Field>(static_cast<int>(o) + answered)); }
+    std::uint64_t get(Field f) const noexcept { return v[f].load(std::memory_order_relaxed); }
+};
+static_assert(Tally::answered + static_cast<int>(Outcome::errors) == Tally::errors);
 
-    std::uint64_t ended() const noexcept {
-        return answered.load() + rejected.load() + timed_out.load() + closed_by_client.load() +
-               errors.load();
+class ServerStats {
+public:
+    // A tally for one thread to write; lives as long as the ServerStats.
+    Tally& new_tally() {
+        std::lock_guard lock(mutex_);
+        return tallies_.emplace_back();
     }
-
+    // The sum of every tally. While threads run, fields may be a moment apart.
+    std::uint64_t get(Tally::Field f) const {
+        std::lock_guard lock(mutex_);
+        std::uint64_t sum = 0;
+        for (const Tally& t : tallies_) sum += t.get(f);
+        return sum;
+    }
+    std::uint64_t ended() const {
+        return get(Tally::answered) + get(Tally::rejected) + get(Tally::timed_out) +
+               get(Tally::closed_by_client) + get(Tally::errors);
+    }
     std::string summary() const {
-        return "accepted=" + std::to_string(accepted.load()) +
-               " answered=" + std::to_string(answered.load()) +
-               " rejected=" + std::to_string(rejected.load()) +
-               " timed_out=" + std::to_string(timed_out.load()) +
-               " closed_by_client=" + std::to_string(closed_by_client.load()) +
-               " errors=" + std::to_string(errors.load()) +
-               " requests=" + std::to_string(requests.load()) +
-               " queue_full=" + std::to_string(queue_full.load()) +
-               " accept_errors=" + std::to_string(accept_errors.load());
+        static constexpr const char* names[Tally::field_count] = {
+            "accepted", "answered", "rejected", "timed_out", "closed_by_client", "errors",
+            "requests", "accept_errors", "queue_full", "evicted", "yields"};
+        std::string s;
+        for (int f = 0; f < Tally::field_count; ++f) {
+            if (!s.empty()) s += ' ';
+            s += names[f];
+            s += '=';
+            s += std::to_string(get(static_cast<Tally::Field>(f)));
+        }
+        return s;
     }
+
+private:
+    mutable std::mutex mutex_;
+    std::deque<Tally> tallies_;  // a deque: addresses stay put as it grows
 };
 
 }  // namespace okserve

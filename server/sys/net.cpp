@@ -60,7 +60,7 @@ void set_int(int fd, int level, int name, int value, const std::string& where, c
 
 }  // namespace
 
-Listener open_listener(const std::string& host, std::uint16_t port, int backlog) {
+Listener open_listener(const std::string& host, std::uint16_t port, int backlog, bool reuse_port) {
     socklen_t len = 0;
     sockaddr_storage addr = resolve(host, port, len);
     const std::string where = "listen " + show(addr);
@@ -68,6 +68,7 @@ Listener open_listener(const std::string& host, std::uint16_t port, int backlog)
     Fd fd(::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd) throw SysError(where, "socket", errno);
     set_int(fd.get(), SOL_SOCKET, SO_REUSEADDR, 1, where, "setsockopt(SO_REUSEADDR)");
+    if (reuse_port) set_int(fd.get(), SOL_SOCKET, SO_REUSEPORT, 1, where, "setsockopt(SO_REUSEPORT)");
     // Explicit, so the behaviour does not depend on net.ipv6.bindv6only.
     if (addr.ss_family == AF_INET6) set_int(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, 1, where, "setsockopt(IPV6_V6ONLY)");
     set_int(fd.get(), IPPROTO_TCP, TCP_NODELAY, 1, where, "setsockopt(TCP_NODELAY)");

@@ -19,7 +19,8 @@ struct Listener {
 // Binds and listens on host:port (a numeric IPv4/IPv6 address or a name that resolves
 // locally). Sets SO_REUSEADDR, IPV6_V6ONLY for IPv6, TCP_NODELAY (inherited by accepted
 // sockets on Linux), non-blocking. Throws SysError naming the step that failed.
-Listener open_listener(const std::string& host, std::uint16_t port, int backlog);
+// reuse_port: SO_REUSEPORT, so several listeners can share the port (one per reactor loop).
+Listener open_listener(const std::string& host, std::uint16_t port, int backlog, bool reuse_port = false);
 
 // net.core.somaxconn, or -1 when it can't be read.
 int somaxconn() noexcept;

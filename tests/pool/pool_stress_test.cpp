@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "pool/latch.hpp"
+#include "pool/wait_group.hpp"
 #include "pool/pool.hpp"
 #include "tests/pool/pool_support.hpp"
 

@@ -32,7 +32,7 @@ TEST_SUITE("config") {
 
 TEST_CASE("defaults") {
     const CommandLine cl = parse({});
-    CHECK(cl.action == okserve::Action::run);
+    CHECK(cl.action == okserve::Command::run);
     CHECK(cl.config.host == "127.0.0.1");
     CHECK(cl.config.port == 8080);
     CHECK(cl.config.workers == 0);
@@ -64,9 +64,9 @@ TEST_CASE("long, short and inline values") {
 }
 
 TEST_CASE("help and version stop parsing") {
-    CHECK(parse({"--help"}).action == okserve::Action::help);
-    CHECK(parse({"-h"}).action == okserve::Action::help);
-    CHECK(parse({"-V"}).action == okserve::Action::version);
+    CHECK(parse({"--help"}).action == okserve::Command::help);
+    CHECK(parse({"-h"}).action == okserve::Command::help);
+    CHECK(parse({"-V"}).action == okserve::Command::version);
     CHECK(okserve::help_text().find("--overflow") != std::string::npos);
 }
 

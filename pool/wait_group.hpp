@@ -1,4 +1,4 @@
-// pool/latch.hpp - WaitGroup: a counter that threads wait on until it falls to zero.
+// pool/wait_group.hpp - WaitGroup: a counter that threads wait on until it falls to zero.
 // Owns only its count; knows nothing of jobs, workers or the pool that uses it.
 #pragma once
 

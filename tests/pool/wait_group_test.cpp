@@ -1,4 +1,4 @@
-// tests/pool/latch_test.cpp - WaitGroup: counting, waiting with and without a deadline, misuse.
+// tests/pool/wait_group_test.cpp - WaitGroup: counting, waiting with and without a deadline, misuse.
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -7,14 +7,14 @@
 #include <thread>
 #include <vector>
 
-#include "pool/latch.hpp"
+#include "pool/wait_group.hpp"
 
 namespace okserve::pool {
 namespace {
 
 using namespace std::chrono_literals;
 
-TEST_SUITE("latch") {
+TEST_SUITE("wait_group") {
     TEST_CASE("wait returns once every added piece of work is done") {
         WaitGroup wg;
         wg.add(4);

@@ -1,5 +1,5 @@
-// pool/latch.cpp - WaitGroup: counting, waking waiters at zero, catching misuse.
-#include "pool/latch.hpp"
+// pool/wait_group.cpp - WaitGroup: counting, waking waiters at zero, catching misuse.
+#include "pool/wait_group.hpp"
 
 #include <stdexcept>
 

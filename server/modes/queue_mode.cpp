@@ -1,0 +1,21 @@
+// okserve --mode queue: the dispatcher and one bounded queue (one mutex, one condition
+// variable) with a single consumer thread: the simplest hand-off there is, to compare the
+// pool against. --workers must be 1.
+#include "pool/serial_queue.hpp"
+#include "server/modes/dispatched_mode.hpp"
+
+namespace okserve {
+
+std::unique_ptr<RunningMode> make_queue_mode(const ModeSetup& s) {
+    const Config& c = s.config;
+    return std::make_unique<DispatchedMode>(s, [&c] {
+        auto queue = std::make_shared<pool::SerialQueue>(c.queue);
+        return Executor{
+            [queue](pool::Job&& j) { return queue->try_submit(std::move(j)); },
+            [queue] { queue->shutdown(); },
+            "workers=1 queue=" + std::to_string(queue->capacity()),
+        };
+    });
+}
+
+}  // namespace okserve

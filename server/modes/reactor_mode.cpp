@@ -1,0 +1,84 @@
+// okserve --mode reactor: one EventLoop per worker thread, each owning its connections
+// from accept to close. No hand-off between threads, so no context switch per request.
+// How new connections spread over the loops is the listener's business (see README.md,
+// "Which mode when": SO_REUSEPORT against one listener shared with EPOLLEXCLUSIVE).
+#include <thread>
+
+#include "pool/wait_group.hpp"
+#include "server/event_loop.hpp"
+#include "server/modes/mode.hpp"
+
+namespace okserve {
+
+namespace {
+
+class ReactorMode final : public RunningMode {
+public:
+    explicit ReactorMode(const ModeSetup& s) : setup_(s) {
+        const Config& c = s.config;
+        const std::size_t n = c.workers;
+        const std::size_t per_loop = (c.max_connections + n - 1) / n;
+        rejecter_ = std::make_unique<EventLoop>(s.rules, s.stats.new_tally(),
+                                                EventLoop::Options{.max_connections = rejecter_capacity});
+        for (std::size_t i = 0; i < n; ++i) {
+            const bool shared = s.listeners.size() == 1;
+            EventLoop::Options o;
+            o.listen_fd = s.listeners[shared ? 0 : i].fd.get();
+            o.exclusive = shared && n > 1;
+            o.max_connections = per_loop;
+            o.reject_when_full = c.overflow == Overflow::reject;
+            o.rejecter = rejecter_.get();
+            loops_.push_back(std::make_unique<EventLoop>(s.rules, s.stats.new_tally(), o));
+        }
+    }
+
+    ~ReactorMode() override {
+        for (std::thread& t : threads_) {
+            if (t.joinable()) t.join();
+        }
+    }
+
+    void start() override {
+        live_.add(static_cast<std::ptrdiff_t>(loops_.size() + 1));
+        threads_.emplace_back([this] { run(*rejecter_); });
+        for (auto& loop : loops_) threads_.emplace_back([this, l = loop.get()] { run(*l); });
+    }
+
+    void begin_drain() override {
+        for (auto& loop : loops_) loop->begin_drain();
+        rejecter_->begin_drain();
+    }
+
+    bool wait_until(Clock::time_point deadline) override { return live_.wait_until(deadline); }
+
+    void cut_off() override {
+        for (auto& loop : loops_) loop->cut_off();
+        rejecter_->cut_off();
+        live_.wait();
+    }
+
+    std::string describe() const override {
+        return "workers=" + std::to_string(loops_.size()) + " listeners=" +
+               (setup_.listeners.size() == 1 ? "shared" : "reuseport");
+    }
+
+private:
+    static constexpr std::size_t rejecter_capacity = 1024;
+
+    void run(EventLoop& loop) {
+        loop.run();
+        live_.done();
+    }
+
+    ModeSetup setup_;
+    std::unique_ptr<EventLoop> rejecter_;
+    std::vector<std::unique_ptr<EventLoop>> loops_;
+    std::vector<std::thread> threads_;
+    pool::WaitGroup live_;  // one count per running loop
+};
+
+}  // namespace
+
+std::unique_ptr<RunningMode> make_reactor_mode(const ModeSetup& setup) { return std::make_unique<ReactorMode>(setup); }
+
+}  // namespace okserve

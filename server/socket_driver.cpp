@@ -1,0 +1,88 @@
+#include "server/socket_driver.hpp"
+
+#include <cerrno>
+#include <memory>
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+namespace okserve {
+
+namespace {
+
+using Action = Connection::Action;
+using Event = Connection::Event;
+
+bool is_client_gone(int err) noexcept { return err == ECONNRESET || err == EPIPE || err == ETIMEDOUT; }
+
+// One read buffer per thread, shared by every connection it drives: a waiting connection
+// holds no buffer.
+char* read_buffer() noexcept {
+    thread_local std::unique_ptr<char[]> buf(new char[read_chunk]);
+    return buf.get();
+}
+
+struct Io {
+    Action next;
+    std::size_t bytes;  // read or written; 0 when the call would block
+    bool blocked;
+};
+
+Io do_read(Connection& c, int fd, std::int64_t now) noexcept {
+    char* buf = read_buffer();
+    for (;;) {
+        const ssize_t n = ::recv(fd, buf, read_chunk, 0);
+        if (n > 0) {
+            const auto got = static_cast<std::size_t>(n);
+            return {c.on({Event::Kind::input, now, {buf, got}}), got, false};
+        }
+        if (n == 0) return {c.on({Event::Kind::eof, now}), 0, false};
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return {Action::read, 0, true};
+        return {c.on({.kind = Event::Kind::failed, .now_ms = now, .client_gone = is_client_gone(errno)}), 0, false};
+    }
+}
+
+Io do_write(Connection& c, int fd, std::int64_t now) noexcept {
+    Connection::Slice slices[Connection::max_slices];
+    iovec iov[Connection::max_slices];
+    const std::size_t count = c.output(slices, Connection::max_slices);
+    for (std::size_t i = 0; i < count; ++i) iov[i] = {const_cast<char*>(slices[i].data), slices[i].size};
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = count;
+    for (;;) {
+        const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if (n > 0) {
+            const auto put = static_cast<std::size_t>(n);
+            return {c.on({.kind = Event::Kind::sent, .now_ms = now, .count = put}), put, false};
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return {Action::write, 0, true};
+        const int err = n < 0 ? errno : EPIPE;
+        return {c.on({.kind = Event::Kind::failed, .now_ms = now, .client_gone = is_client_gone(err)}), 0, false};
+    }
+}
+
+}  // namespace
+
+Turn drive(Connection& c, int fd, Action a, std::int64_t now, bool peer_closed) noexcept {
+    std::size_t spent = 0;
+    bool drained = false;  // a short read emptied the socket
+    for (;;) {
+        if (a == Action::close) return Turn::closed;
+        if (a == Action::linger) {
+            ::shutdown(fd, SHUT_WR);
+            a = Action::read;
+        }
+        if (a == Action::read && drained && !peer_closed) return Turn::wait_readable;
+        if (spent >= turn_budget_bytes) return Turn::yielded;
+        const Io io = a == Action::read ? do_read(c, fd, now) : do_write(c, fd, now);
+        if (io.blocked) return a == Action::read ? Turn::wait_readable : Turn::wait_writable;
+        if (a == Action::read) drained = io.bytes != 0 && io.bytes < read_chunk;
+        spent += io.bytes;
+        a = io.next;
+    }
+}
+
+}  // namespace okserve

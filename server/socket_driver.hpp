@@ -1,0 +1,41 @@
+// okserve socket driver: runs a Connection over one non-blocking socket for one turn: until
+// it must wait for the socket, has spent the turn's budget, or has closed. Every mode that
+// uses plain sockets (thread, queue, pool, reactor) calls this; none has its own I/O loop.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "server/connection.hpp"
+
+namespace okserve {
+
+enum class Turn : std::uint8_t {
+    wait_readable,  // read would block: resume when readable (or at the deadline)
+    wait_writable,  // write would block: resume when writable (or at the deadline)
+    yielded,        // the budget is spent and work is left: go to the back of the line
+    closed,         // the connection ended: close the socket and count outcome()
+};
+
+// Bytes read plus bytes written in one turn. A client that keeps its socket full (an
+// endless upload, thousands of pipelined requests) gets this much, then others go first.
+inline constexpr std::size_t turn_budget_bytes = 512 * 1024;
+inline constexpr std::size_t read_chunk = 64 * 1024;
+
+// Does `first` (an action the connection returned) and what follows, as far as the socket allows.
+// peer_closed: the poller reported RDHUP/HUP, so a short read may hide an EOF (read on
+// until it shows). Without it, a short read is taken to mean "drained" and the turn
+// waits without another recv: edge-triggered pollers report the next bytes anew.
+Turn drive(Connection& c, int fd, Connection::Action first, std::int64_t now_ms, bool peer_closed) noexcept;
+
+// Goes on with the action the connection is waiting to do (the socket became ready).
+inline Turn resume(Connection& c, int fd, std::int64_t now_ms, bool peer_closed) noexcept {
+    return drive(c, fd, c.action(), now_ms, peer_closed);
+}
+
+// Applies a timeout or drain notice and drives what follows.
+inline Turn drive_event(Connection& c, int fd, const Connection::Event& e) noexcept {
+    return drive(c, fd, c.on(e), e.now_ms, false);
+}
+
+}  // namespace okserve
