@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -281,11 +282,46 @@ def stop_checked(tc, srv, sig=signal.SIGTERM, timeout=20.0):
     return summary
 
 
+MODES = ("thread", "queue", "pool", "reactor", "uring")
+
+
+def every_mode(cls):
+    """Class decorator: one copy of a ServerCase per mode (Name_thread, Name_queue, ...),
+    each starting its servers with --mode; the undecorated class itself does not run."""
+    module = sys.modules[cls.__module__]
+    for mode in MODES:
+        sub = type(f"{cls.__name__}_{mode}", (cls,), {"mode": mode, "__module__": cls.__module__})
+        sub.__qualname__ = sub.__name__
+        setattr(module, sub.__name__, sub)
+    return None
+
+
+def mode_args(mode, args):
+    """Adapts flags written for the pool to another mode: --mode queue has one consumer
+    (no --workers), and thread, reactor and uring have no queue (no --queue)."""
+    out, i = [], 0
+    args = list(args)
+    while i < len(args):
+        a = args[i]
+        drop = (mode == "queue" and a in ("--workers", "-w")) or \
+               (mode in ("thread", "reactor", "uring") and a in ("--queue", "-q"))
+        if drop:
+            i += 2
+            continue
+        out.append(a)
+        i += 1
+    return ["--mode", mode] + out
+
+
 class ServerCase(unittest.TestCase):
     """A TestCase whose servers are stopped and audited (exit 0, balanced accounting)
-    after each test, unless the test stopped them itself."""
+    after each test, unless the test stopped them itself. In a class made by every_mode,
+    servers run in that class's mode."""
+    mode = None
 
     def start(self, *args, **kw):
+        if self.mode is not None:
+            args = mode_args(self.mode, args)
         srv = Server(*args, **kw)
         self.addCleanup(self._audit, srv)
         return srv

@@ -5,7 +5,7 @@ import os
 import re
 import tempfile
 
-from support import ServerCase, have, run, scaled
+from support import ServerCase, every_mode, have, run, scaled
 
 
 def field(text, label):
@@ -14,6 +14,7 @@ def field(text, label):
     return int(m.group(1)) if m else None
 
 
+@every_mode
 class Curl(ServerCase):
     def setUp(self):
         if not have("curl"):
@@ -47,6 +48,7 @@ class Curl(ServerCase):
         self.assertEqual(r.stdout, "OK\n200")
 
 
+@every_mode
 class ApacheBench(ServerCase):
     def setUp(self):
         if not have("ab"):
@@ -80,6 +82,7 @@ class ApacheBench(ServerCase):
         self.ab(srv, scaled(200, 50), "-c", "8", "-p", f.name, "-T", "application/octet-stream")
 
 
+@every_mode
 class Wrk(ServerCase):
     def setUp(self):
         if not have("wrk"):
@@ -102,6 +105,7 @@ class Wrk(ServerCase):
         self.wrk("-H", "Connection: close")
 
 
+@every_mode
 class H2load(ServerCase):
     def test_h2load_h1_pipelined(self):
         if not have("h2load"):
@@ -115,6 +119,7 @@ class H2load(ServerCase):
         self.assertRegex(r.stdout, rf"status codes: {n} 2xx")
 
 
+@every_mode
 class Hey(ServerCase):
     def hey(self, *flags):
         if not have("hey"):

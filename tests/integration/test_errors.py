@@ -7,7 +7,7 @@ import socket
 import tempfile
 import time
 
-from support import (ServerCase, http_request, read_until_close, recv_response, send_quietly,
+from support import (ServerCase, every_mode, http_request, read_until_close, recv_response, send_quietly,
                      stop_checked)
 
 H = b"Host: t\r\n"
@@ -60,6 +60,7 @@ MALFORMED = [
 GARBAGE = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n" + b"x" * 4096 + b"\r\n\r\n"
 
 
+@every_mode
 class ErrorAnswers(ServerCase):
     def check_error_then_close(self, srv, request, expected, garbage, before=b""):
         s = self.connect(srv)
@@ -148,6 +149,7 @@ class ErrorAnswers(ServerCase):
         self.assertEqual(headers.get("connection", "").lower(), "close")
 
 
+@every_mode
 class Timeouts(ServerCase):
     def expect_408(self, srv, partial, trickle=b"", answered_first=0):
         s = self.connect(srv, timeout=10)

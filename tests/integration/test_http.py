@@ -4,12 +4,13 @@ writes, HEAD, OPTIONS *, HTTP/1.0, connection closing rules, request bodies.
 import socket
 import time
 
-from support import (ServerCase, http_request, in_thread, read_until_close, recv_response,
+from support import (ServerCase, every_mode, http_request, in_thread, read_until_close, recv_response,
                      scaled, send_pieces)
 
 GET = http_request()
 
 
+@every_mode
 class KeepAlive(ServerCase):
     def test_several_requests_on_one_connection(self):
         srv = self.start()
@@ -54,6 +55,7 @@ class KeepAlive(ServerCase):
         self.assertEqual(read_until_close(s, timeout=0.3), (b"", "timeout"))  # nothing extra
 
 
+@every_mode
 class SplitWrites(ServerCase):
     def test_request_in_pieces(self):
         srv = self.start()
@@ -77,6 +79,7 @@ class SplitWrites(ServerCase):
         self.assertEqual(recv_response(s)[0], 200)
 
 
+@every_mode
 class Methods(ServerCase):
     def test_head_has_get_fields_and_no_body(self):
         srv = self.start()
@@ -108,6 +111,7 @@ class Methods(ServerCase):
         self.assertEqual(recv_response(s)[0], 200)
 
 
+@every_mode
 class ConnectionRules(ServerCase):
     def test_http10_keep_alive_is_honoured_and_said(self):
         srv = self.start()
@@ -172,6 +176,7 @@ class ConnectionRules(ServerCase):
         self.assertEqual((data, how), (b"", "eof"))
 
 
+@every_mode
 class Bodies(ServerCase):
     def test_expect_100_continue(self):
         srv = self.start()

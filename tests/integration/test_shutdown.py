@@ -4,7 +4,7 @@ print a balanced summary and exit 0; a second signal exits at once.
 import signal
 import time
 
-from support import (ServerCase, http_request, in_thread, read_until_close, recv_response,
+from support import (ServerCase, every_mode, http_request, in_thread, read_until_close, recv_response,
                      recv_response_or_close, scaled, stop_checked)
 
 GET = http_request()
@@ -49,6 +49,7 @@ class KeepAliveClient:
             sock.close()
 
 
+@every_mode
 class GracefulShutdown(ServerCase):
     def test_sigterm_under_load(self):
         srv = self.start("--workers", "2")
