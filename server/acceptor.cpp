@@ -12,7 +12,8 @@ namespace okserve {
 AcceptStep accept_step(int listen_fd, Tally& tally, std::int64_t now) noexcept {
     Accepted a = accept_one(listen_fd);
     if (a.fd) return {AcceptStep::Kind::accepted, std::move(a.fd), 0};
-    if (a.err == EAGAIN || a.err == EWOULDBLOCK) return {AcceptStep::Kind::empty, Fd(), a.err};
+    // EINVAL: the listener was shut down for the drain; nothing more will come.
+    if (a.err == EAGAIN || a.err == EWOULDBLOCK || a.err == EINVAL) return {AcceptStep::Kind::empty, Fd(), a.err};
     if (a.err == ECONNABORTED || a.err == EPROTO || a.err == EPERM || a.err == EINTR) {
         return {AcceptStep::Kind::again, Fd(), a.err};
     }

@@ -18,15 +18,15 @@ public:
         dispatcher_.set_executor(make_executor());
     }
 
-    ~DispatchedMode() override { stop_threads(); }
+    ~DispatchedMode() override { stop_executor(); }
 
     void start() override {
         rejecter_.start(live_);
         live_.add(1);
-        thread_ = std::thread([this] {
+        std::thread([this] {
             dispatcher_.run();
-            live_.done();
-        });
+            live_.done();  // the last thing this thread touches
+        }).detach();
     }
 
     void begin_drain() override {
@@ -38,30 +38,28 @@ public:
     // executor's threads are joined (their work is done by then).
     bool wait_until(Clock::time_point deadline) override {
         if (!live_.wait_until(deadline)) return false;
-        rejecter_.join();
-        stop_threads();
+        stop_executor();
         return true;
     }
 
     void cut_off() override {
         dispatcher_.cut_off();
         rejecter_.cut_off();
-        stop_threads();
-        rejecter_.join();
+        live_.wait();
+        stop_executor();
         dispatcher_.close_remaining();
     }
 
     std::string describe() const override { return dispatcher_.executor().description; }
 
 private:
-    void stop_threads() {
-        if (thread_.joinable()) thread_.join();
+    // Runs what is queued and joins the executor's threads. Safe to call twice.
+    void stop_executor() {
         if (dispatcher_.executor().shutdown) dispatcher_.executor().shutdown();
     }
 
     Rejecter rejecter_;
     Dispatcher dispatcher_;
-    std::thread thread_;
     pool::WaitGroup live_;  // the dispatcher and the rejecter, while they run
 };
 

@@ -7,6 +7,7 @@
 #include "pool/wait_group.hpp"
 #include "server/event_loop.hpp"
 #include "server/modes/mode.hpp"
+#include "server/modes/rejecter.hpp"
 
 namespace okserve {
 
@@ -18,8 +19,7 @@ public:
         const Config& c = s.config;
         const std::size_t n = c.workers;
         const std::size_t per_loop = (c.max_connections + n - 1) / n;
-        rejecter_ = std::make_unique<EventLoop>(s.rules, s.stats.new_tally(),
-                                                EventLoop::Options{.max_connections = rejecter_capacity});
+        rejecter_ = std::make_unique<Rejecter>(s);
         for (std::size_t i = 0; i < n; ++i) {
             const bool shared = s.listeners.size() == 1;
             EventLoop::Options o;
@@ -27,21 +27,22 @@ public:
             o.exclusive = shared && n > 1;
             o.max_connections = per_loop;
             o.reject_when_full = c.overflow == Overflow::reject;
-            o.rejecter = rejecter_.get();
+            o.rejecter = &rejecter_->loop();
             loops_.push_back(std::make_unique<EventLoop>(s.rules, s.stats.new_tally(), o));
         }
     }
 
-    ~ReactorMode() override {
-        for (std::thread& t : threads_) {
-            if (t.joinable()) t.join();
-        }
-    }
-
+    // Loops run on detached threads that check out of live_ as the last thing they do:
+    // waiting on live_ is how the mode knows they have all stopped.
     void start() override {
-        live_.add(static_cast<std::ptrdiff_t>(loops_.size() + 1));
-        threads_.emplace_back([this] { run(*rejecter_); });
-        for (auto& loop : loops_) threads_.emplace_back([this, l = loop.get()] { run(*l); });
+        rejecter_->start(live_);
+        for (auto& loop : loops_) {
+            live_.add(1);
+            std::thread([this, l = loop.get()] {
+                l->run();
+                live_.done();
+            }).detach();
+        }
     }
 
     void begin_drain() override {
@@ -63,17 +64,9 @@ public:
     }
 
 private:
-    static constexpr std::size_t rejecter_capacity = 1024;
-
-    void run(EventLoop& loop) {
-        loop.run();
-        live_.done();
-    }
-
     ModeSetup setup_;
-    std::unique_ptr<EventLoop> rejecter_;
+    std::unique_ptr<Rejecter> rejecter_;
     std::vector<std::unique_ptr<EventLoop>> loops_;
-    std::vector<std::thread> threads_;
     pool::WaitGroup live_;  // one count per running loop
 };
 

@@ -18,28 +18,25 @@ public:
 
     explicit Rejecter(const ModeSetup& s)
         : loop_(s.rules, s.stats.new_tally(), EventLoop::Options{.max_connections = capacity}) {}
-    ~Rejecter() { join(); }
     Rejecter(const Rejecter&) = delete;
     Rejecter& operator=(const Rejecter&) = delete;
 
-    // Runs the loop on its own thread, which checks out of `live` when it ends.
+    // Runs the loop on a thread of its own, which checks out of `live` as the last thing
+    // it does: waiting on `live` is how the mode knows the loop has stopped (no join, so a
+    // thread that ends early is never left unjoined).
     void start(pool::WaitGroup& live) {
         live.add(1);
-        thread_ = std::thread([this, &live] {
+        std::thread([this, &live] {
             loop_.run();
             live.done();
-        });
+        }).detach();
     }
     EventLoop& loop() noexcept { return loop_; }
     void begin_drain() { loop_.begin_drain(); }
     void cut_off() { loop_.cut_off(); }
-    void join() {
-        if (thread_.joinable()) thread_.join();
-    }
 
 private:
     EventLoop loop_;
-    std::thread thread_;
 };
 
 }  // namespace okserve

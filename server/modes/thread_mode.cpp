@@ -2,6 +2,7 @@
 // thread starts one thread per connection, at most --workers at once; at the cap the
 // overflow policy decides (block: stop accepting; reject: 503 from the rejecter). Each
 // thread waits in poll(2) on its one socket, with the connection's deadline as timeout.
+#include <algorithm>
 #include <cerrno>
 #include <mutex>
 #include <system_error>
@@ -40,20 +41,18 @@ public:
     explicit ThreadMode(const ModeSetup& s)
         : setup_(s), rejecter_(s), tally_(s.stats.new_tally()),
           drain_(make_eventfd()), cut_(make_eventfd()), freed_(make_eventfd()) {
-        for (std::size_t i = 0; i < s.config.workers; ++i) free_tallies_.push_back(&s.stats.new_tally());
-    }
-
-    ~ThreadMode() override {
-        if (acceptor_.joinable()) acceptor_.join();
+        // The cap: --workers threads, and never more than --max-connections.
+        const std::size_t cap = std::min(s.config.workers, s.config.max_connections);
+        for (std::size_t i = 0; i < cap; ++i) free_tallies_.push_back(&s.stats.new_tally());
     }
 
     void start() override {
         rejecter_.start(live_);
         live_.add(1);
-        acceptor_ = std::thread([this] {
+        std::thread([this] {
             accept_loop();
-            live_.done();
-        });
+            live_.done();  // the last thing this thread touches
+        }).detach();
     }
 
     void begin_drain() override {
@@ -101,7 +100,10 @@ private:
     std::int64_t accept_batch(int listen_fd) {
         for (int i = 0; i < accepts_per_wakeup; ++i) {
             const std::int64_t now = now_ms();
-            if (free_count() == 0 && setup_.config.overflow == Overflow::block) return -1;
+            if (free_count() == 0 && setup_.config.overflow == Overflow::block) {
+                tally_.add(Tally::queue_full);  // at the cap: stop accepting until a thread ends
+                return -1;
+            }
             AcceptStep step = accept_step(listen_fd, tally_, now);
             if (step.kind == AcceptStep::Kind::empty) return -1;
             if (step.kind == AcceptStep::Kind::again) continue;
@@ -132,7 +134,11 @@ private:
         std::int64_t now = now_ms();
         Turn turn = drive(conn, fd.get(), conn.open(now), now, false);
         bool told_drain = false, cut = false;
-        while (turn != Turn::closed) {
+        std::uint64_t counted = 0;
+        for (;;) {
+            t.add(Tally::requests, conn.answers() - counted);
+            counted = conn.answers();
+            if (turn == Turn::closed) break;
             if (turn == Turn::yielded) {  // nobody else to give way to: the kernel schedules
                 t.add(Tally::yields);
                 turn = resume(conn, fd.get(), now_ms(), false);
@@ -156,7 +162,6 @@ private:
                 turn = resume(conn, fd.get(), now, (p[0].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0);
             }
         }
-        t.add(Tally::requests, conn.answers());
         if (cut) t.add(Tally::timed_out);
         else t.count(conn.outcome());
         fd.reset();
@@ -188,7 +193,6 @@ private:
     Fd drain_, cut_, freed_;
     std::mutex tally_mutex_;
     std::vector<Tally*> free_tallies_;  // guarded by tally_mutex_
-    std::thread acceptor_;
     pool::WaitGroup live_;  // the acceptor, the rejecter and every connection thread
 };
 

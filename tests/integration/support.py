@@ -288,8 +288,18 @@ MODES = ("thread", "queue", "pool", "reactor", "uring")
 def every_mode(cls):
     """Class decorator: one copy of a ServerCase per mode (Name_thread, Name_queue, ...),
     each starting its servers with --mode; the undecorated class itself does not run."""
+    return only_modes(*MODES)(cls)
+
+
+def only_modes(*modes):
+    """Like every_mode, for the modes named: for behaviour only some modes have (a queue
+    to overflow, a pool of connections to evict from)."""
+    return lambda cls: _per_mode(cls, modes)
+
+
+def _per_mode(cls, modes):
     module = sys.modules[cls.__module__]
-    for mode in MODES:
+    for mode in modes:
         sub = type(f"{cls.__name__}_{mode}", (cls,), {"mode": mode, "__module__": cls.__module__})
         sub.__qualname__ = sub.__name__
         setattr(module, sub.__name__, sub)
