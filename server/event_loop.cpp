@@ -13,6 +13,7 @@ namespace okserve {
 
 namespace {
 constexpr int max_events = 256;
+constexpr std::int64_t full_recheck_ms = 10;  // --max-connections reached in another loop
 constexpr std::uint32_t connection_events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 }  // namespace
 
@@ -65,9 +66,11 @@ int EventLoop::wait_timeout(std::int64_t now) const {
 
 void EventLoop::accept_batch(std::int64_t now) {
     for (int i = 0; i < accepts_per_wakeup && accepting_; ++i) {
-        const bool room = open_count() < options_.max_connections || make_room(now);
+        const bool room = has_room() || make_room(now);
         if (!room && !options_.reject_when_full) {
-            pause_accept(-1);  // until a connection closes
+            // Until one of ours closes; when the limit is shared, room may also free up in
+            // another loop, so look again soon.
+            pause_accept(options_.shared_open ? now + full_recheck_ms : -1);
             return;
         }
         AcceptStep step = accept_step(options_.listen_fd, tally_, now);
@@ -96,7 +99,18 @@ bool EventLoop::make_room(std::int64_t now) {
     Slot& s = static_cast<Slot&>(*oldest);
     tally_.add(Tally::evicted);
     after_turn(s, drive_event(s.conn, s.fd.get(), {Connection::Event::Kind::evict, now}), now);
-    return open_count() < options_.max_connections;
+    return has_room();
+}
+
+bool EventLoop::has_room() const noexcept {
+    const std::size_t open = options_.shared_open ? options_.shared_open->load(std::memory_order_relaxed) : open_count();
+    return open < options_.max_connections;
+}
+
+// Only this loop's thread changes open_; other threads read it.
+void EventLoop::count_open(int delta) noexcept {
+    open_.store(open_count() + static_cast<std::size_t>(delta), std::memory_order_relaxed);
+    if (options_.shared_open) options_.shared_open->fetch_add(static_cast<std::size_t>(delta), std::memory_order_relaxed);
 }
 
 void EventLoop::pause_accept(std::int64_t until) {
@@ -168,7 +182,7 @@ void EventLoop::start(Fd fd, bool reject, std::int64_t now) {
     s.fd = std::move(fd);
     s.answers_counted = 0;
     s.peer_closed = s.registered = s.ready = false;
-    open_.store(open_count() + 1, std::memory_order_relaxed);
+    count_open(1);
     const Connection::Action first = reject ? s.conn.reject(now) : s.conn.open(now);
     if (draining_) s.conn.on({Connection::Event::Kind::drain, now});
     // The request has usually arrived by the time the connection is accepted: read it now
@@ -237,7 +251,7 @@ void EventLoop::close_slot(Slot& s) {
     s.registered = s.ready = false;
     ++s.generation;
     free_.push_back(s.index);
-    open_.store(open_count() - 1, std::memory_order_relaxed);
+    count_open(-1);
     if (!accepting_ && resume_accept_at_ < 0 && !draining_) resume_accept();
 }
 
@@ -284,11 +298,11 @@ void EventLoop::close_all() {
         tally_.add(Tally::timed_out);
         s.fd.reset();
         ++s.generation;
+        count_open(-1);
     }
     std::lock_guard lock(inbox_mutex_);
     tally_.add(Tally::timed_out, inbox_.size());
     inbox_.clear();
-    open_.store(0, std::memory_order_relaxed);
 }
 
 EventLoop::Slot* EventLoop::slot_for(std::uint64_t tok) noexcept {

@@ -27,6 +27,9 @@ public:
         int listen_fd = -1;      // accept from this listener, or -1: sockets are handed in
         bool exclusive = false;  // the listener is shared: EPOLLEXCLUSIVE wakes one loop
         std::size_t max_connections = 1024;
+        // Loops that share one --max-connections count their open connections here
+        // (nullptr: this loop's own count is the one the limit applies to).
+        std::atomic<std::size_t>* shared_open = nullptr;
         bool reject_when_full = false;  // --overflow reject: 503 (else stop accepting)
         EventLoop* rejecter = nullptr;  // where 503s go when this loop is full
     };
@@ -78,6 +81,8 @@ private:
     bool make_room(std::int64_t now);
     void pause_accept(std::int64_t until);
     void resume_accept();
+    bool has_room() const noexcept;
+    void count_open(int delta) noexcept;
     int wait_timeout(std::int64_t now) const;
     Slot* slot_for(std::uint64_t token) noexcept;
     std::uint64_t token(const Slot& s) const noexcept {

@@ -18,14 +18,14 @@ public:
     explicit ReactorMode(const ModeSetup& s) : setup_(s) {
         const Config& c = s.config;
         const std::size_t n = c.workers;
-        const std::size_t per_loop = (c.max_connections + n - 1) / n;
         rejecter_ = std::make_unique<Rejecter>(s);
         for (std::size_t i = 0; i < n; ++i) {
             const bool shared = s.listeners.size() == 1;
             EventLoop::Options o;
             o.listen_fd = s.listeners[shared ? 0 : i].fd.get();
             o.exclusive = shared && n > 1;
-            o.max_connections = per_loop;
+            o.max_connections = c.max_connections;  // one limit for all loops
+            o.shared_open = &open_;
             o.reject_when_full = c.overflow == Overflow::reject;
             o.rejecter = &rejecter_->loop();
             loops_.push_back(std::make_unique<EventLoop>(s.rules, s.stats.new_tally(), o));
@@ -68,6 +68,7 @@ private:
     std::unique_ptr<Rejecter> rejecter_;
     std::vector<std::unique_ptr<EventLoop>> loops_;
     pool::WaitGroup live_;  // one count per running loop
+    std::atomic<std::size_t> open_{0};  // connections open in all loops
 };
 
 }  // namespace
