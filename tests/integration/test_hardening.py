@@ -105,10 +105,15 @@ class Signals(ServerCase):
         s = self.connect(srv)
         s.sendall(GET)
         self.assertEqual(recv_response(s)[0], 200)
-        srv.proc.send_signal(signal.SIGUSR1)
-        line = srv._read_line(srv.proc.stdout, 5)
-        self.assertTrue(line.startswith("okserve: live: accepted="), line)
-        self.assertIn("requests=1", line)
+        # The count is added just after the answer is sent: a live line may lag a moment.
+        deadline = time.monotonic() + scaled(5, 15)
+        line = ""
+        while "requests=1 " not in line and time.monotonic() < deadline:
+            srv.proc.send_signal(signal.SIGUSR1)
+            line = srv._read_line(srv.proc.stdout, 5)
+            self.assertTrue(line.startswith("okserve: live: accepted="), line)
+            time.sleep(0.05)
+        self.assertIn("requests=1 ", line)
         s.sendall(GET)  # still serving
         self.assertEqual(recv_response(s)[0], 200)
         summary = stop_checked(self, srv)
