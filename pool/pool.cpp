@@ -91,14 +91,16 @@ Submit Pool::submit_until(Job&& job, Clock::time_point deadline) {
     return submit_normal(job, Wait::until_room, &deadline);
 }
 
-Submit Pool::try_submit(Job&& job) noexcept {
-    return submit_normal(job, Wait::no, nullptr);  // never reaches the waiting path
+Submit Pool::try_submit(Job&& job, Notify notify) noexcept {
+    return submit_normal(job, Wait::no, nullptr, notify);  // never reaches the waiting path
 }
 
-Submit Pool::submit_normal(Job& job, Wait wait, const Clock::time_point* deadline) {
+void Pool::notify() noexcept { nudge(); }
+
+Submit Pool::submit_normal(Job& job, Wait wait, const Clock::time_point* deadline, Notify notify) {
     std::uint64_t ticket = 0;
     switch (try_push(job, ticket)) {
-    case TicketRing::Push::pushed: return after_push(ticket, false);
+    case TicketRing::Push::pushed: return after_push(ticket, false, notify);
     case TicketRing::Push::closed:
         refused_closed_.fetch_add(1, std::memory_order_relaxed);
         return Submit::closed;
@@ -180,11 +182,12 @@ Submit Pool::wait_and_push(Job& job, const Clock::time_point* deadline) {
 }
 
 // The job is in the ring: make sure some worker will look at it.
-Submit Pool::after_push(std::uint64_t ticket, bool waited) noexcept {
+Submit Pool::after_push(std::uint64_t ticket, bool waited, Notify notify) noexcept {
     // The other half of the sleep handshake (see next_job). The push published its cell
     // with a seq_cst store and nudge() reads sleeping_ with a seq_cst load, so either the
-    // worker's recheck sees the job or we see the worker.
-    nudge();
+    // worker's recheck sees the job or we see the worker. With Notify::later the caller
+    // makes that load itself, in notify(), after its last push.
+    if (notify == Notify::now) nudge();
     // The depth needs the ring's head, a cache line every pop writes: reading it on every
     // push would cost the busy workers a miss per job. So it is sampled: every 64th
     // ticket, and every push that had to wait for room (when the queue is at its deepest).

@@ -53,6 +53,12 @@ namespace okserve::pool {
 // still owns its Job (and the fd inside it) and decides what to do (answer 503, retry).
 enum class Submit : std::uint8_t { accepted, full, closed, timed_out };
 
+// When a submit wakes a parked worker: at once, or `later`, when the caller, having
+// submitted a whole batch, calls notify(). A caller that hands over several jobs in a row
+// (a dispatcher with a batch of ready connections) so pays one wake-up for the batch, and
+// is not preempted by the woken worker before the batch is all in.
+enum class Notify : std::uint8_t { now, later };
+
 const char* to_string(Submit s) noexcept;
 
 struct DrainResult {
@@ -76,7 +82,9 @@ public:
     // All submit calls are safe from any number of threads and move from `job` only when
     // they return `accepted`. A pool that has begun shutdown answers `closed`.
     Submit submit(Job&& job);                                    // waits while full: this is the backpressure
-    Submit try_submit(Job&& job) noexcept;                       // `full` at once instead of waiting
+    Submit try_submit(Job&& job, Notify notify = Notify::now) noexcept;  // `full` at once instead of waiting
+    // After submits with Notify::later: wakes a parked worker if any job may be waiting.
+    void notify() noexcept;
     Submit submit_until(Job&& job, Clock::time_point deadline);  // `timed_out` after deadline
     template <class Rep, class Period>
     Submit submit_for(Job&& job, std::chrono::duration<Rep, Period> timeout) {
@@ -123,10 +131,10 @@ private:
 
     // submitting
     enum class Wait : std::uint8_t { no, until_room };
-    Submit submit_normal(Job& job, Wait wait, const Clock::time_point* deadline);
+    Submit submit_normal(Job& job, Wait wait, const Clock::time_point* deadline, Notify notify = Notify::now);
     TicketRing::Push try_push(Job& job, std::uint64_t& ticket) noexcept;
     Submit wait_and_push(Job& job, const Clock::time_point* deadline);
-    Submit after_push(std::uint64_t ticket, bool waited) noexcept;
+    Submit after_push(std::uint64_t ticket, bool waited, Notify notify = Notify::now) noexcept;
     std::uint64_t finished_normal() const noexcept;
     void place_released() noexcept;
     void nudge() noexcept;

@@ -25,17 +25,19 @@ public:
     SerialQueue(const SerialQueue&) = delete;
     SerialQueue& operator=(const SerialQueue&) = delete;
 
-    // Never waits: `full` when no place is free, `closed` after shutdown began.
-    Submit try_submit(Job&& job) noexcept {
+    // Never waits: `full` when no place is free, `closed` after shutdown began. With
+    // Notify::later the consumer is woken by the caller's notify() after its batch.
+    Submit try_submit(Job&& job, Notify notify = Notify::now) noexcept {
         {
             std::lock_guard lock(mu_);
             if (closed_) return Submit::closed;
             if (ring_.full()) return Submit::full;
             ring_.push(std::move(job));
         }
-        ready_.notify_one();
+        if (notify == Notify::now) ready_.notify_one();
         return Submit::accepted;
     }
+    void notify() noexcept { ready_.notify_one(); }
 
     // Runs what is queued, then stops the consumer. Safe to call twice.
     void shutdown() {

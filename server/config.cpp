@@ -96,6 +96,11 @@ const std::vector<Flag>& flags() {
              else if (v == "shared") c.reuse_port = false;
              else bad(f, "'" + v + "' is not reuseport or shared");
          }},
+        {"defer-accept", 0, true, [](Config& c, auto& f, auto& v) {
+             if (v == "on") c.defer_accept = true;
+             else if (v == "off") c.defer_accept = false;
+             else bad(f, "'" + v + "' is not on or off");
+         }},
         {"backlog", 0, true, [](Config& c, auto& f, auto& v) { c.backlog = static_cast<int>(parse_uint(f, v, 1, 1u << 20)); }},
         {"max-connections", 0, true, [](Config& c, auto& f, auto& v) { c.max_connections = size_value(f, v, 1, 1u << 24); }},
         {"max-requests", 0, true, [](Config& c, auto& f, auto& v) { c.max_requests = parse_uint(f, v, 0, UINT64_MAX); }},
@@ -273,6 +278,8 @@ Listening
   -p, --port N                port; 0 picks a free one                     [8080]
       --backlog N             listen backlog (capped by net.core.somaxconn) [4096]
       --max-connections N     open connections at most      [from RLIMIT_NOFILE]
+      --defer-accept on|off   accept a connection once its first bytes arrive
+                              (TCP_DEFER_ACCEPT)                             [on]
 Modes
   -m, --mode MODE             thread, queue, pool, reactor or uring        [pool]
   -w, --workers N             worker threads, or event loops (reactor, uring),

@@ -32,6 +32,7 @@ struct Config {
     Overflow overflow = Overflow::block;
     bool batch_dispatcher = true;  // the dispatcher runs under SCHED_BATCH (see dispatcher.cpp)
     bool reuse_port = true;        // reactor: a SO_REUSEPORT listener per loop (else one shared)
+    bool defer_accept = true;      // TCP_DEFER_ACCEPT on the listeners
     int backlog = 4096;
     std::size_t max_connections = 0;  // 0: derived from RLIMIT_NOFILE
     std::uint64_t max_requests = 0;   // per connection; 0: unlimited

@@ -38,9 +38,10 @@ std::size_t default_workers(Mode mode) {
 std::vector<Listener> open_listeners(const Config& cfg) {
     std::vector<Listener> out;
     const bool per_loop = cfg.mode == Mode::reactor && cfg.reuse_port && cfg.workers > 1;
-    out.push_back(open_listener(cfg.host, cfg.port, cfg.backlog, per_loop));
+    const ListenOptions options{per_loop, cfg.defer_accept};
+    out.push_back(open_listener(cfg.host, cfg.port, cfg.backlog, options));
     for (std::size_t i = 1; per_loop && i < cfg.workers; ++i) {
-        out.push_back(open_listener(cfg.host, out[0].port, cfg.backlog, true));
+        out.push_back(open_listener(cfg.host, out[0].port, cfg.backlog, options));
     }
     return out;
 }

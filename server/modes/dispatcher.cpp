@@ -77,6 +77,12 @@ void Dispatcher::run() {
         if (commands_.load(std::memory_order_acquire) & cut_flag) return;  // see close_remaining()
         flush_backlog();
         expire(now);
+        // One wake-up for everything this iteration handed over: the woken worker does not
+        // preempt the dispatcher before the batch is all in.
+        if (submitted_) {
+            submitted_ = false;
+            executor_.notify();
+        }
         if (resume_accept_at_ >= 0 && now >= resume_accept_at_ && backlog_.empty()) resume_accept();
         if (draining_.load(std::memory_order_relaxed) && open_.load() == 0) return;
     }
@@ -166,8 +172,11 @@ void Dispatcher::hand_off(SharedConnection& c, Wake why) {
 
 bool Dispatcher::submit(SharedConnection& c, Wake why) {
     pool::Job job([this, &c, why](std::stop_token) { turn(c, why); });
-    const pool::Submit r = executor_.try_submit(std::move(job));
-    if (r == pool::Submit::accepted) return true;
+    const pool::Submit r = executor_.try_submit_later(std::move(job));
+    if (r == pool::Submit::accepted) {
+        submitted_ = true;
+        return true;
+    }
     if (r == pool::Submit::full) return false;
     turn(c, why);  // the executor has closed (only at the very end): run it here
     return true;

@@ -26,7 +26,9 @@ namespace okserve {
 
 // Where the dispatcher sends turns: a pool::Pool or a pool::SerialQueue.
 struct Executor {
-    std::function<pool::Submit(pool::Job&&)> try_submit;
+    // Submits without waking a thread; notify() then wakes one for the whole batch.
+    std::function<pool::Submit(pool::Job&&)> try_submit_later;
+    std::function<void()> notify;
     std::function<void()> shutdown;  // runs what is queued, joins the threads
     std::string description;         // for the start-up line
 };
@@ -104,6 +106,7 @@ private:
     std::int64_t resume_accept_at_ = -1;
     std::atomic<std::uint32_t> commands_{0};
     std::atomic<bool> draining_{false};
+    bool submitted_ = false;  // this loop iteration handed something over: notify once
 
     std::mutex yield_mutex_;
     std::vector<SharedConnection*> yielded_;  // turns cut short by their budget

@@ -24,7 +24,8 @@ std::unique_ptr<RunningMode> make_pool_mode(const ModeSetup& s) {
         auto pool = std::make_shared<pool::Pool>(po);
         const std::string min = c.min_workers != 0 ? " min-workers=" + std::to_string(c.min_workers) : "";
         return Executor{
-            [pool](pool::Job&& j) { return pool->try_submit(std::move(j)); },
+            [pool](pool::Job&& j) { return pool->try_submit(std::move(j), pool::Notify::later); },
+            [pool] { pool->notify(); },
             [pool] { pool->shutdown(); },
             "workers=" + std::to_string(c.workers) + min + " queue=" + std::to_string(pool->capacity()) + " (" +
                 std::to_string(c.workers) + "+" + std::to_string(c.queue) + ")",

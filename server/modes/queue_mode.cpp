@@ -11,7 +11,8 @@ std::unique_ptr<RunningMode> make_queue_mode(const ModeSetup& s) {
     return std::make_unique<DispatchedMode>(s, [&c] {
         auto queue = std::make_shared<pool::SerialQueue>(c.queue);
         return Executor{
-            [queue](pool::Job&& j) { return queue->try_submit(std::move(j)); },
+            [queue](pool::Job&& j) { return queue->try_submit(std::move(j), pool::Notify::later); },
+            [queue] { queue->notify(); },
             [queue] { queue->shutdown(); },
             "workers=1 queue=" + std::to_string(queue->capacity()),
         };

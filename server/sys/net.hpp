@@ -19,8 +19,11 @@ struct Listener {
 // Binds and listens on host:port (a numeric IPv4/IPv6 address or a name that resolves
 // locally). Sets SO_REUSEADDR, IPV6_V6ONLY for IPv6, TCP_NODELAY (inherited by accepted
 // sockets on Linux), non-blocking. Throws SysError naming the step that failed.
-// reuse_port: SO_REUSEPORT, so several listeners can share the port (one per reactor loop).
-Listener open_listener(const std::string& host, std::uint16_t port, int backlog, bool reuse_port = false);
+struct ListenOptions {
+    bool reuse_port = false;    // SO_REUSEPORT: several listeners share the port (one per loop)
+    bool defer_accept = false;  // TCP_DEFER_ACCEPT: a connection is reported once data arrives
+};
+Listener open_listener(const std::string& host, std::uint16_t port, int backlog, ListenOptions options = {});
 
 // net.core.somaxconn, or -1 when it can't be read.
 int somaxconn() noexcept;
