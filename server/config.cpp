@@ -4,9 +4,10 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <functional>
-#include <iterator>
 #include <sstream>
 #include <string_view>
 #include <vector>
@@ -36,10 +37,30 @@ std::uint64_t parse_uint(const std::string& flag, const std::string& text, std::
     return v;
 }
 
+// Reads a regular file whole, into one buffer of its exact size. Anything else (a
+// directory, a FIFO, a missing or unreadable file) is a usage error naming the path.
 std::string read_file(const std::string& flag, const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) bad(flag, "cannot read '" + path + "': " + std::string(errno_text(errno)));
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) bad(flag, "cannot read '" + path + "': " + std::string(errno_text(errno)));
+    struct stat st {};
+    const auto fail = [&](const std::string& why) {
+        ::close(fd);
+        bad(flag, "cannot read '" + path + "': " + why);
+    };
+    if (::fstat(fd, &st) != 0) fail(std::string(errno_text(errno)));
+    if (!S_ISREG(st.st_mode)) fail(S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+    std::string body(static_cast<std::size_t>(st.st_size), '\0');
+    std::size_t got = 0;
+    while (got < body.size()) {
+        const ssize_t n = ::read(fd, body.data() + got, body.size() - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) fail(std::string(errno_text(errno)));
+        if (n == 0) break;  // it shrank while we read: keep what is there
+        got += static_cast<std::size_t>(n);
+    }
+    body.resize(got);
+    ::close(fd);
+    return body;
 }
 
 std::pair<std::string, std::string> parse_header(const std::string& text) {
@@ -105,12 +126,13 @@ const std::vector<Flag>& flags() {
         {"max-connections", 0, true, [](Config& c, auto& f, auto& v) { c.max_connections = size_value(f, v, 1, 1u << 24); }},
         {"max-requests", 0, true, [](Config& c, auto& f, auto& v) { c.max_requests = parse_uint(f, v, 0, UINT64_MAX); }},
         {"close", 0, false, [](Config& c, auto&, auto&) { c.close = true; }},
-        {"status", 's', true, [](Config& c, auto& f, auto& v) { c.response.status = static_cast<int>(parse_uint(f, v, 100, 999)); }},
+        {"status", 's', true, [](Config& c, auto& f, auto& v) { c.response.status = static_cast<int>(parse_uint(f, v, 200, 599)); }},
         {"body", 'b', true, [](Config& c, auto&, auto& v) { c.response.body = v; }},
         {"body-file", 0, true, [](Config& c, auto& f, auto& v) { c.response.body = read_file(f, v); }},
         {"content-type", 't', true, [](Config& c, auto&, auto& v) { c.response.content_type = v; }},
         {"header", 'H', true, [](Config& c, auto&, auto& v) { c.response.headers.push_back(parse_header(v)); }},
         {"server-header", 0, false, [](Config& c, auto&, auto&) { c.response.server_header = true; }},
+        {"max-body", 0, true, [](Config& c, auto& f, auto& v) { c.max_body = parse_uint(f, v, 0, UINT64_MAX / 2); }},
         {"max-head", 0, true, [](Config& c, auto& f, auto& v) { c.max_head = size_value(f, v, 64, 1u << 20); }},
         {"header-timeout", 0, true, [](Config& c, auto& f, auto& v) { c.header_timeout = parse_duration(f, v); }},
         {"body-timeout", 0, true, [](Config& c, auto& f, auto& v) { c.body_timeout = parse_duration(f, v); }},
@@ -297,6 +319,7 @@ HTTP
       --close                 one answer per connection, then close
       --max-requests N        answers per connection; 0 = unlimited          [0]
       --max-head BYTES        request line + fields at most; over it: 431 [8192]
+      --max-body BYTES        request body at most; over it: 413   [no limit]
       --header-timeout T      whole request head within T; else 408        [10s]
       --body-timeout T        body may stall at most T; else 408           [10s]
       --keepalive-timeout T   idle keep-alive connection closes after T    [60s]
@@ -304,7 +327,8 @@ HTTP
       --linger-timeout T      after an error answer, drain input for T      [2s]
       --drain-timeout T       on SIGINT/SIGTERM, wait T for connections    [10s]
 Answer
-  -s, --status CODE           status code                                   [200]
+  -s, --status CODE           status code, 200..599 (1xx are interim answers,
+                              not final ones)                              [200]
   -b, --body TEXT             body                                          [OK\n]
       --body-file PATH        body read from a file
   -t, --content-type TYPE     Content-Type        [text/plain; charset=utf-8]

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <sys/socket.h>
@@ -11,6 +10,7 @@
 #include "server/connection.hpp"
 #include "server/modes/mode.hpp"
 #include "server/signals.hpp"
+#include "server/sys/cpus.hpp"
 #include "server/sys/net.hpp"
 
 namespace okserve {
@@ -29,7 +29,7 @@ std::size_t default_max_connections(std::uint64_t nofile, std::size_t workers) {
 std::size_t default_workers(Mode mode) {
     if (mode == Mode::queue) return 1;
     if (mode == Mode::thread) return thread_mode_default_workers;
-    return std::max(1u, std::thread::hardware_concurrency());
+    return usable_cpus();
 }
 
 // Reactor: one SO_REUSEPORT listener per loop (the kernel spreads connections by hash),

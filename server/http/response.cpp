@@ -66,11 +66,13 @@ void check_value(std::string_view what, std::string_view value) {
             reject(std::string(what) + ": value contains a control character (CR, LF, NUL, ...)");
 }
 
+// Any final status code: 1xx are interim answers (a final one must follow), and HTTP has
+// no codes past 599 (RFC 9110 15). A code without a registered reason phrase gets an
+// empty one, which RFC 9112 4 allows: "HTTP/1.1 299 ".
 void check_status(int code) {
-    if (code < 100 || code > 599 || reason_phrase(code).empty())
-        reject("status " + std::to_string(code) + " is not a registered HTTP status code");
-    if (code < 200)
-        reject("status " + std::to_string(code) + " is informational, not a final answer");
+    if (code >= 100 && code < 200)
+        reject("status " + std::to_string(code) + " is informational, not a final answer (use 200..599)");
+    if (code < 200 || code > 599) reject("status " + std::to_string(code) + " is not in 200..599");
 }
 
 // Fields the server writes itself: a second copy would contradict the first.
@@ -110,21 +112,20 @@ Span append_span(std::string& text, const HeadFields& f) {
 }
 
 // The configured answer for each Framing, GET then HEAD: [framing * 2 + head_only].
+// The body is not copied into text: Responses views the spec's shared Body.
 std::vector<Span> append_answers(std::string& text, const ResponseSpec& spec,
                                  std::string_view extra) {
-    const bool bodyless = spec.status == 204 || spec.status == 304;
-    const std::string_view body = bodyless ? std::string_view{} : spec.body;
-    const std::size_t body_begin = text.size();
-    text += body;
-    const std::string_view type = body.empty() ? "" : chars::trim_ows(spec.content_type);
+    const bool no_length = spec.status == 204 || spec.status == 304;  // RFC 9110 8.6
+    const bool no_body = no_length || spec.status == 205;              // RFC 9110 15.3.6
+    const std::size_t body_size = no_body ? 0 : spec.body.size();
+    const std::string_view type = body_size == 0 ? "" : chars::trim_ows(spec.content_type);
     std::vector<Span> spans;
     for (std::string_view connection : {"", "keep-alive", "close"}) {
-        const HeadFields f{spec.status, type, !bodyless, body.size(), connection,
+        const HeadFields f{spec.status, type, !no_length, body_size, connection,
                            spec.server_header, extra};
         for (bool head_only : {false, true}) {
             Span s = append_span(text, f);
-            s.body_begin = body_begin;
-            s.body_size = head_only ? 0 : body.size();
+            s.body_size = head_only ? 0 : body_size;
             spans.push_back(s);
         }
     }
@@ -141,8 +142,10 @@ std::vector<Span> append_errors(std::string& text, const std::array<Status, N>& 
         const std::size_t body_begin = text.size();
         text.append(reason_phrase(code)).append("\n");
         const std::size_t size = text.size() - body_begin;
-        const std::string_view retry = code == 503 ? "Retry-After: 1\r\n" : "";
-        const HeadFields f{code, "text/plain; charset=utf-8", true, size, "close", server, retry};
+        const std::string_view extra = code == 503 ? "Retry-After: 1\r\n"
+                                     : code == 405 ? "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, PATCH\r\n"
+                                                   : "";
+        const HeadFields f{code, "text/plain; charset=utf-8", true, size, "close", server, extra};
         for (bool head_only : {false, true}) {
             Span s = append_span(text, f);
             s.body_begin = body_begin;
@@ -155,14 +158,17 @@ std::vector<Span> append_errors(std::string& text, const std::array<Status, N>& 
 
 }  // namespace
 
-Responses::Responses(const ResponseSpec& spec) {
+Responses::Responses(const ResponseSpec& spec) : body_(spec.body) {
     check_status(spec.status);
     check_value("content type", spec.content_type);
     const std::string extra = render_extra(spec);
     // text_ only grows while spans are recorded; views are taken once it is final.
     const std::vector<Span> spans = append_answers(text_, spec, extra);
     const std::vector<Span> error_spans = append_errors(text_, error_statuses, spec.server_header);
-    for (std::size_t i = 0; i < answers_.size(); ++i) answers_[i] = to_answer(text_, spans[i]);
+    for (std::size_t i = 0; i < answers_.size(); ++i) {
+        answers_[i] = to_answer(text_, spans[i]);
+        answers_[i].body = body_.view().substr(0, spans[i].body_size);
+    }
     for (std::size_t i = 0; i < errors_.size(); ++i) errors_[i] = to_answer(text_, error_spans[i]);
 }
 

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <atomic>
+#include <memory>
 #include <cstddef>
 #include <cstdint>
 #include <ctime>
@@ -17,10 +18,28 @@
 
 namespace okserve::http {
 
+// The configured body, held once for the whole process: copies of the spec, and every
+// answer variant (framing x HEAD), share the same bytes. A 2 GiB --body-file costs 2 GiB.
+class Body {
+public:
+    Body(std::string text = "OK\n") : text_(std::make_shared<const std::string>(std::move(text))) {}  // NOLINT
+    Body& operator=(std::string text) {
+        text_ = std::make_shared<const std::string>(std::move(text));
+        return *this;
+    }
+    std::string_view view() const noexcept { return *text_; }
+    std::size_t size() const noexcept { return text_->size(); }
+    bool empty() const noexcept { return text_->empty(); }
+    friend bool operator==(const Body& a, std::string_view b) noexcept { return a.view() == b; }
+
+private:
+    std::shared_ptr<const std::string> text_;
+};
+
 // What the user asked the server to answer with (--status, --body, --header, ...).
 struct ResponseSpec {
     int status = 200;
-    std::string body = "OK\n";
+    Body body;
     std::string content_type = "text/plain; charset=utf-8";
     std::vector<std::pair<std::string, std::string>> headers;  // extra fields, in order
     bool server_header = false;                                // add "Server: okserve"
@@ -46,12 +65,11 @@ struct Answer {
 
 class Responses {
 public:
-    // Throws std::invalid_argument with a one-line message for an unknown or 1xx status
-    // code, a field name that is not a token, a field value with a control character
+    // Throws std::invalid_argument with a one-line message for a status outside 200..599, a field name that is not a token, a field value with a control character
     // (CR, LF, NUL, ...), or an extra field the server sets itself (Date, Content-Length,
     // Content-Type, Transfer-Encoding, Connection; Server when server_header is set).
-    // 204 and 304 answers carry no body, no Content-Type and no Content-Length: the
-    // configured body is left out for them.
+    // 204 and 304 answers carry no body, no Content-Type and no Content-Length; 205
+    // carries no body and "Content-Length: 0": the configured body is left out for them.
     explicit Responses(const ResponseSpec& spec);
 
     Responses(const Responses&) = delete;
@@ -59,7 +77,8 @@ public:
 
     // The configured answer. head_only: HEAD gets GET's fields, Content-Length included.
     const Answer& answer(Framing framing, bool head_only) const noexcept;
-    // An error answer: short text body, "Connection: close". 503 carries "Retry-After: 1".
+    // An error answer: short text body, "Connection: close". 503 carries "Retry-After: 1",
+    // 405 (CONNECT: okserve opens no tunnels) carries "Allow".
     // For head_only requests the body is left out (Content-Length stays).
     // A status without an error answer of its own (ok, none, ...) gets the 400.
     const Answer& error(Status status, bool head_only = false) const noexcept;
@@ -68,12 +87,13 @@ public:
 
 private:
     // The statuses error() knows, in the order of errors_; any other status gets 400's.
-    static constexpr std::array<Status, 7> error_statuses{
-        Status::bad_request, Status::request_timeout, Status::content_too_large,
+    static constexpr std::array<Status, 8> error_statuses{
+        Status::bad_request, Status::method_not_allowed, Status::request_timeout, Status::content_too_large,
         Status::header_fields_too_large, Status::not_implemented,
         Status::service_unavailable, Status::version_not_supported};
 
-    std::string text_;  // every head and body, built once; the Answers view into it
+    std::string text_;  // every head and error body, built once; the Answers view into it
+    Body body_;         // the configured body, shared with the spec
     std::array<Answer, 6> answers_{};  // [framing * 2 + head_only]
     std::array<Answer, 2 * error_statuses.size()> errors_{};  // [index * 2 + head_only]
 };

@@ -12,6 +12,7 @@ enum class Status : std::uint16_t {
     continue_ = 100,
     ok = 200,
     bad_request = 400,
+    method_not_allowed = 405,
     request_timeout = 408,
     content_too_large = 413,
     header_fields_too_large = 431,

@@ -195,7 +195,8 @@ void parse_connection(std::string_view value, Fields& f) noexcept {
 bool apply_field(std::string_view name, std::string_view value, Fields& f) noexcept {
     switch (name.size()) {
     case 4:
-        if (iequals(name, "host")) return ++f.hosts == 1 && valid_host(value, false);
+        // An empty Host names no one: 400, like a missing one.
+        if (iequals(name, "host")) return ++f.hosts == 1 && !value.empty() && valid_host(value, false);
         break;
     case 6:
         if (iequals(name, "expect")) f.expect_continue |= iequals(value, "100-continue");
@@ -219,6 +220,8 @@ bool apply_field(std::string_view name, std::string_view value, Fields& f) noexc
 Status finish(const Fields& f, Head& out) noexcept {
     Request& r = out.request;
     if (r.version_minor == 1 && f.hosts == 0) return Status::bad_request;
+    // A 2xx to CONNECT would turn the connection into a tunnel (RFC 9110 9.3.6): refuse it.
+    if (r.method == Method::connect) return Status::method_not_allowed;
     if (f.has_codings) {
         // Both framings at once is the classic smuggling vector; HTTP/1.0 has no
         // chunked coding, so its framing would be ambiguous too.

@@ -21,7 +21,7 @@ struct FuzzOutcome {
 };
 
 bool is_parser_error(Status s) {
-    return s == Status::bad_request || s == Status::content_too_large ||
+    return s == Status::bad_request || s == Status::method_not_allowed || s == Status::content_too_large ||
            s == Status::header_fields_too_large || s == Status::not_implemented ||
            s == Status::version_not_supported;
 }

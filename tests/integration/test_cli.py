@@ -47,6 +47,17 @@ class BadFlags(ServerCase):
         ["--header", "NoColon"],
         ["--header", "X: a\r\nb"],
         ["--body-file", "/nonexistent/okserve-body"],
+        ["--body-file", "/"],                      # a directory: no abort, one line
+        ["--body-file", "/dev/null/x"],
+        ["--status", "199"],
+        ["--status", "600"],
+        ["--status", "100"],
+        ["--max-body", "lots"],
+        ["--mode", "queue", "--workers", "2"],     # one consumer, by definition
+        ["--mode", "reactor", "--queue", "8"],     # a flag the mode has no use for
+        ["--mode", "thread", "--min-workers", "1"],
+        ["--mode", "pool", "--listeners", "shared"],
+        ["--defer-accept", "maybe"],
         ["--header-timeout", "soon"],
         ["--max-head", "-5"],
         ["--port"],
