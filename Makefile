@@ -54,7 +54,7 @@ LOADGEN_BIN := $(BUILD)/loadgen
 UNIT_BIN    := $(BUILD)/unit_tests
 POOL_BENCH  := $(BUILD)/pool_bench
 
-.PHONY: all run test check asan tsan bench bench-full install uninstall clean deps
+.PHONY: all run test check asan tsan fuzz bench bench-full install uninstall clean deps
 .DEFAULT_GOAL := all
 
 all: $(SERVER_BIN) $(LOADGEN_BIN) $(POOL_BENCH)
@@ -114,6 +114,18 @@ asan:
 
 tsan:
 	@$(MAKE) --no-print-directory VARIANT=tsan test
+
+# Fuzzing (clang's libFuzzer with ASan + UBSan): each target in tests/fuzz/ runs for
+# FUZZ_SECONDS on a copy of the corpus; a crash or a broken invariant fails, and the input
+# that did it is left in build/fuzz/ (add it to tests/fuzz/corpus/ once fixed).
+FUZZ_SECONDS ?= 60
+FUZZ_CXX     ?= clang++
+FUZZ_FLAGS   := -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DOKSERVE_FUZZER -I.
+FUZZ_SRC     := server/connection.cpp $(wildcard server/http/*.cpp)
+FUZZ_TARGETS := request_fuzzer connection_fuzzer
+
+fuzz: deps
+	@bash tools/fuzz.sh "$(FUZZ_CXX)" "$(FUZZ_FLAGS)" "$(FUZZ_SECONDS)" "$(FUZZ_SRC)" $(FUZZ_TARGETS)
 
 bench: all
 	@bash tools/deps.sh bench
