@@ -19,7 +19,8 @@ BENCH = os.path.join(ROOT, "tools", "bench", "bench.py")
 SCENARIO_LABELS = ["keep-alive", "connection per request (wrk)", "connection per request (ab)",
                    "pipelined x16", "ab -k", "fixed rate"]
 NUMERIC = ["rounds", "rps_median", "rps_min", "rps_max", "cpu_us_per_req", "errors_total"]
-TIMEOUT = 120
+TIMEOUT = 600
+MODES = ["thread", "queue", "pool", "reactor", "uring"]
 
 
 def _nginx():
@@ -99,9 +100,33 @@ class BenchQuick(unittest.TestCase):
         self.assertTrue(rows, "no okserve rows in the CSV")
         for r in rows:
             with self.subTest(scenario=r["scenario"], server=r["server"]):
-                if r["skipped"]:
-                    continue
+                self.assertEqual(r["skipped"], "", "an okserve row was skipped")
                 self.assertEqual(int(r["errors_total"]), 0, r["errors_detail"])
+
+    def test_every_mode_runs_every_scenario_beside_nginx(self):
+        rows = self.csv_rows()
+        servers = {r["server"] for r in rows}
+        self.assertEqual(servers, {f"okserve-{m}" for m in MODES} | {"nginx"})
+        for r in rows:
+            with self.subTest(scenario=r["scenario"], server=r["server"]):
+                self.assertEqual(r["skipped"], "")
+                self.assertGreater(float(r["rps_median"]), 0.0)
+                self.assertGreater(float(r["ratio_vs_nginx"]), 0.0)
+                self.assertGreater(float(r["cpu_ratio_vs_nginx"]), 0.0)
+                self.assertGreaterEqual(float(r["ctxsw_per_req"]), 0.0)
+                self.assertGreater(float(r["syscalls_per_req"]), 0.0)
+
+    def test_memory_rows_for_every_mode_and_nginx(self):
+        with open(os.path.join(self.out, "memory.csv"), newline="") as f:
+            rows = list(csv.DictReader(f))
+        idle = {r["server"]: r for r in rows if r["kind"] == "idle"}
+        slow = {r["server"]: r for r in rows if r["kind"] == "slow"}
+        for m in MODES:
+            with self.subTest(mode=m):
+                self.assertGreater(float(idle[f"okserve-{m}"]["value"]), 0.0, idle.get(f"okserve-{m}"))
+                self.assertGreaterEqual(float(slow[f"okserve-{m}"]["value"]), -1.0, slow.get(f"okserve-{m}"))
+        self.assertGreater(float(idle["nginx"]["value"]), 0.0, idle.get("nginx"))
+        self.assertIn("## Memory", self.proc.stdout)
 
     def test_pool_bench_tables_and_csvs(self):
         out = self.proc.stdout

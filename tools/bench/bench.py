@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clients  # noqa: E402
 import report   # noqa: E402
 import servers  # noqa: E402
+import memory   # noqa: E402
 import svg      # noqa: E402
 import sweep    # noqa: E402
 
@@ -84,16 +85,18 @@ class Cell:
 
     def __init__(self, scenario, server):
         self.scenario, self.server = scenario, server
-        self.rps, self.cpu_us_per_req, self.latency = [], [], []
+        self.rps, self.cpu_us_per_req, self.latency, self.ctxsw_per_req = [], [], [], []
         self.errors = {}
         self.notes = []
         self.syscalls_per_req = None
         self.skip = ""
 
-    def add(self, res, cpu_us):
+    def add(self, res, cpu_us, switches=None):
         self.rps.append(res.rps)
         if res.responses:
             self.cpu_us_per_req.append(cpu_us / res.responses)
+            if switches is not None:
+                self.ctxsw_per_req.append(switches / res.responses)
         if res.latency_us:
             self.latency.append(res.latency_us)
         for k, v in res.errors.items():
@@ -113,14 +116,14 @@ class Cell:
 
 def measure(server, argv, tool, cpu, timeout):
     """One run: the server's CPU ticks before and after, the tool's result."""
-    before = server.cpu_ticks()
+    before, switches = server.cpu_ticks(), server.context_switches()
     rc, out, err = clients.run(argv, cpu, timeout)
-    after = server.cpu_ticks()
+    after, switches = server.cpu_ticks(), server.context_switches() - switches
     res = clients.PARSERS[tool](rc, out, err)
     if not server.alive():
         res.errors["server_died"] = 1
         res.note = f"{server.name} exited"
-    return res, (after - before) * 1_000_000 / servers.CLK_TCK
+    return res, (after - before) * 1_000_000 / servers.CLK_TCK, switches
 
 
 def run_throughput(opts, scenarios, srvs, cells):
@@ -130,9 +133,9 @@ def run_throughput(opts, scenarios, srvs, cells):
         for rnd in range(opts.rounds):
             order = srvs if rnd % 2 == 0 else list(reversed(srvs))
             for srv in order:
-                res, cpu_us = measure(srv, sc.long_argv(srv.url, opts.duration), sc.tool,
-                                      opts.client_cpu, opts.duration + 60)
-                cells[(sc.key, srv.name)].add(res, cpu_us)
+                res, cpu_us, switches = measure(srv, sc.long_argv(srv.url, opts.duration), sc.tool,
+                                                opts.client_cpu, opts.duration + 60)
+                cells[(sc.key, srv.name)].add(res, cpu_us, switches)
                 log(f"{sc.key:<11} {srv.name:<13} round {rnd + 1}: {res.rps:>10.0f} req/s"
                     f"{'  ERR ' + res.error_text() if res.error_total else ''}"
                     f"{'  ' + res.note if res.note else ''}")
@@ -156,8 +159,8 @@ def run_fixed_rate(opts, scenarios, srvs, cells):
         for srv in order:
             argv = clients.loadgen_argv(opts.loadgen, srv.url, opts.connections,
                                         seconds=opts.duration, rate=rate)
-            res, cpu_us = measure(srv, argv, "loadgen", opts.client_cpu, opts.duration + 60)
-            cells[(sc.key, srv.name)].add(res, cpu_us)
+            res, cpu_us, switches = measure(srv, argv, "loadgen", opts.client_cpu, opts.duration + 60)
+            cells[(sc.key, srv.name)].add(res, cpu_us, switches)
             if res.rps < 0.95 * rate:
                 cells[(sc.key, srv.name)].notes.append(
                     f"achieved {res.rps:.0f} of {rate} req/s: the server or the load generator "
@@ -248,7 +251,7 @@ def okserve_modes(binary):
     for line in text.splitlines():
         if "--mode" in line:
             words = [w.strip("{}()[],.:<>") for w in line.replace("|", " ").split()]
-            known = [w for w in words if w in ("pool", "reactor", "uring", "epoll", "hybrid")]
+            known = [w for w in words if w in ("thread", "queue", "pool", "reactor", "uring")]
             if known:
                 return list(dict.fromkeys(known))
     return ["pool"]
@@ -314,9 +317,13 @@ def parse_args(argv):
                     help="requests in each bounded strace run")
     ap.add_argument("--no-strace", action="store_true")
     ap.add_argument("--no-sweep", action="store_true")
+    ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--idle-connections", type=int,
+                    help="idle keep-alive connections for the memory rows (quick 2000, full 10000)")
     opts = ap.parse_args(argv)
     opts.rounds = opts.rounds or (1 if opts.quick else 5)
     opts.duration = opts.duration or (2 if opts.quick else 3)
+    opts.idle_connections = opts.idle_connections or (2000 if opts.quick else 10000)
     two = (os.cpu_count() or 1) >= 2 and clients.have("taskset")
     opts.server_cpu, opts.client_cpu = (0, 1) if two else (None, None)
     return opts
@@ -371,6 +378,7 @@ def collect(opts, tmp, data):
     else:
         data["sweep"], data["sweep_skip"] = sweep.run(opts, tmp, log)
     data["pool_bench"] = run_pool_bench(opts, opts.out)
+    data["memory"] = memory.run(opts, tmp, log) if not opts.no_memory else []
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ import sys
 
 
 CSV_FIELDS = ["scenario", "label", "server", "tool", "rounds", "rps_median", "rps_min",
-              "rps_max", "ratio_vs_nginx", "cpu_us_per_req", "syscalls_per_req", "p50_us",
+              "rps_max", "ratio_vs_nginx", "cpu_us_per_req", "cpu_ratio_vs_nginx", "syscalls_per_req",
+              "ctxsw_per_req", "p50_us",
               "p99_us", "p999_us", "errors_total", "errors_detail", "skipped"]
 SWEEP_FIELDS = ["workers", "queue", "overflow", "connections", "tool", "ok_rps", "p99_us",
                 "rejected", "client_errors", "error_text", "vm_hwm_kib"]
@@ -104,12 +105,16 @@ def cell_row(cell, nginx_cell):
     row.update(rps_median=_fmt(med), rps_min=_fmt(min(cell.rps)), rps_max=_fmt(max(cell.rps)),
                cpu_us_per_req=_fmt(cell.median(cell.cpu_us_per_req), 2),
                syscalls_per_req=_fmt(cell.syscalls_per_req, 2),
+               ctxsw_per_req=_fmt(cell.median(cell.ctxsw_per_req), 3),
                p50_us=_fmt(cell.latency_median("p50")), p99_us=_fmt(cell.latency_median("p99")),
                p999_us=_fmt(cell.latency_median("p999")),
                errors_total=cell.error_total(),
                errors_detail=" ".join(f"{k}={v}" for k, v in sorted(cell.errors.items()) if v))
     if nginx_cell is not None and nginx_cell.rps and nginx_cell.median(nginx_cell.rps):
         row["ratio_vs_nginx"] = _fmt(med / nginx_cell.median(nginx_cell.rps), 2)
+        mine, theirs = cell.median(cell.cpu_us_per_req), nginx_cell.median(nginx_cell.cpu_us_per_req)
+        if mine and theirs:
+            row["cpu_ratio_vs_nginx"] = _fmt(mine / theirs, 2)
     return row
 
 
@@ -131,16 +136,17 @@ def _errors_cell(row):
 
 def main_table(rows):
     out = ["| scenario | server | tool | req/s (median) | min-max | vs nginx | CPU us/req "
-           "| syscalls/req | p50 us | p99 us | p99.9 us | errors |",
-           "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+           "| CPU vs nginx | syscalls/req | switches/req | p50 us | p99 us | p99.9 us | errors |",
+           "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         if r.get("skipped"):
             out.append(f"| {r['label']} | {r.get('server', '')} | {r.get('tool', '')} | "
-                       f"skipped: {r['skipped']} | | | | | | | | |")
+                       f"skipped: {r['skipped']} | | | | | | | | | | |")
             continue
         out.append(f"| {r['label']} | {r['server']} | {r['tool']} | {r['rps_median']} | "
                    f"{r['rps_min']}-{r['rps_max']} | {r.get('ratio_vs_nginx', '')} | "
-                   f"{r['cpu_us_per_req']} | {r['syscalls_per_req']} | {r['p50_us']} | "
+                   f"{r['cpu_us_per_req']} | {r.get('cpu_ratio_vs_nginx', '')} | {r['syscalls_per_req']} | "
+                   f"{r['ctxsw_per_req']} | {r['p50_us']} | "
                    f"{r['p99_us']} | {r['p999_us']} | {_errors_cell(r)} |")
     return "\n".join(out)
 
@@ -173,6 +179,8 @@ def markdown(data):
     notes = _notes(data)
     if notes:
         parts += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
+    import memory
+    parts += ["## Memory", "", memory.table(data.get("memory", [])), ""]
     parts += ["## Pool sizing sweep (okserve --mode pool)", ""]
     parts += [data["sweep_skip"] if data.get("sweep_skip") else sweep_table(data["sweep"]), ""]
     parts += ["## Pool micro-benchmark (pool_bench)", "", data.get("pool_bench") or "", ""]
@@ -189,6 +197,12 @@ def write_all(out_dir, data):
         w = csv.DictWriter(f, fieldnames=SWEEP_FIELDS, extrasaction="ignore", restval="")
         w.writeheader()
         for row in data.get("sweep", []):
+            w.writerow(row)
+    with open(os.path.join(out_dir, "memory.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["server", "kind", "connections", "value", "unit", "base_mib", "note"],
+                           extrasaction="ignore", restval="")
+        w.writeheader()
+        for row in data.get("memory", []):
             w.writerow(row)
     text = markdown(data)
     with open(os.path.join(out_dir, "report.md"), "w") as f:

@@ -67,6 +67,35 @@ def children_of(pid):
     return sorted(kids)
 
 
+def context_switches(pid):
+    """Voluntary + involuntary context switches of every thread of a process so far."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        total += int(line.split()[1])
+        except OSError:
+            pass  # a thread that just ended
+    return total
+
+
+def vm_rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def vm_hwm_kib(pid):
     """Peak resident memory (VmHWM) of one process in KiB, 0 if unknown."""
     try:
@@ -125,6 +154,12 @@ class Server:
 
     def vm_hwm_kib(self):
         return sum(vm_hwm_kib(p) for p in self.pids())
+
+    def context_switches(self):
+        return sum(context_switches(p) for p in self.pids())
+
+    def rss_kib(self):
+        return sum(vm_rss_kib(p) for p in self.pids())
 
     def alive(self):
         return self.proc.poll() is None
@@ -191,9 +226,14 @@ def _read_line(stream, timeout):
 
 def start_okserve(binary, workdir, *, name="okserve", mode="pool", workers=2, queue=64,
                   overflow=None, cpu=0, extra=()):
-    """Starts okserve on 127.0.0.1 port 0 and reads the port from its start-up line."""
-    argv = [binary, "--host", "127.0.0.1", "--port", "0", "--mode", mode,
-            "--workers", str(workers), "--queue", str(queue)]
+    """Starts okserve on 127.0.0.1 port 0 and reads the port from its start-up line. Each
+    mode gets only the flags it has a use for: queue has one consumer (no --workers),
+    thread keeps its default cap of threads, and thread, reactor and uring have no queue."""
+    argv = [binary, "--host", "127.0.0.1", "--port", "0", "--mode", mode]
+    if mode not in ("queue", "thread"):
+        argv += ["--workers", str(workers)]
+    if mode in ("pool", "queue"):
+        argv += ["--queue", str(queue)]
     if overflow:
         argv += ["--overflow", overflow]
     argv += list(extra)

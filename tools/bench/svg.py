@@ -1,6 +1,6 @@
-"""The bench chart, written as plain SVG by hand: grouped bars of requests/s and CPU per
-response by scenario and server (with min-max whiskers and an ERR mark), and the pool
-sweep as a heat map. Opens in any browser; needs nothing beyond the standard library.
+"""The bench chart, written as plain SVG by hand: requests/s and CPU per response of every
+server as ratios to nginx on a log axis (so one pipelined bar cannot flatten the rest), the
+fixed-rate latency percentiles, and the pool sweep as a heat map. Opens in any browser; needs nothing beyond the standard library.
 
 Owns drawing only; reads the same rows the CSV gets and knows nothing about measuring.
 """
@@ -61,56 +61,79 @@ def _num(row, key):
         return None
 
 
-def bar_panel(top, title, groups, servers, value_key, whisker=None, height=240):
-    """Grouped bars: one group per scenario, one bar per server. Returns (svg parts, bottom)."""
+def ratio_panel(top, title, groups, servers, key, height=220, span=16.0):
+    """Bars of a ratio to nginx, on a log2 axis from 1/span to span, starting at 1 (nginx):
+    up is more, down is less. Returns (svg parts, bottom)."""
     parts = [text(LEFT, top + 16, title, 15, "start", "bold")]
     y0, y1 = top + 34, top + 34 + height
-    plot_w = WIDTH - LEFT - RIGHT
-    values = [_num(r, value_key) for g in groups for r in g[1].values()]
-    highs = [_num(r, whisker[1]) for g in groups for r in g[1].values()] if whisker else []
-    vmax = nice_max(max([v for v in values + highs if v is not None] or [1]))
-    for i in range(6):
-        v = vmax * i / 5
-        y = y1 - (y1 - y0) * i / 5
-        parts.append(line(LEFT, y, WIDTH - RIGHT, y, "#e2e8f0"))
-        label = f"{v:g}" if v < 1000 else si(v)
+    mid = (y0 + y1) / 2
+    half = (y1 - y0) / 2
+    top_exp = math.log2(span)
+
+    def y_of(r):
+        e = max(-top_exp, min(top_exp, math.log2(r)))
+        return mid - half * e / top_exp
+
+    for e in range(-int(top_exp), int(top_exp) + 1):
+        y = y_of(2.0 ** e)
+        parts.append(line(LEFT, y, WIDTH - RIGHT, y, "#4a5568" if e == 0 else "#e2e8f0"))
+        label = f"{2 ** e:g}x" if e >= 0 else f"1/{2 ** -e:g}x"
         parts.append(text(LEFT - 6, y + 4, label, 11, "end", color="#4a5568"))
-    parts.append(line(LEFT, y0, LEFT, y1, "#4a5568"))
-    parts.append(line(LEFT, y1, WIDTH - RIGHT, y1, "#4a5568"))
+    plot_w = WIDTH - LEFT - RIGHT
     gw = plot_w / max(1, len(groups))
-    bw = min(48, gw * 0.8 / max(1, len(servers)))
+    bw = min(40, gw * 0.8 / max(1, len(servers)))
     for gi, (label, rows) in enumerate(groups):
         gx = LEFT + gi * gw + (gw - bw * len(servers)) / 2
         for si_, name in enumerate(servers):
             row = rows.get(name)
             x = gx + si_ * bw
-            parts += _bar(row, x, bw, y0, y1, vmax, value_key, whisker, PALETTE[si_ % len(PALETTE)])
+            v = 1.0 if name == "nginx" and row and not row.get("skipped") else _num(row, key) if row else None
+            if v is None or v <= 0:
+                parts.append(text(x + bw / 2 + 3, mid - 4, "n/a", 10, "start", color="#718096", rotate=-90))
+                continue
+            yv = y_of(v)
+            parts.append(rect(x + 2, min(yv, mid), bw - 4, max(abs(mid - yv), 1.5), PALETTE[si_ % len(PALETTE)]))
+            parts.append(text(x + bw / 2, (yv - 5) if v >= 1 else (yv + 12), f"{v:.2f}", 9))
+            if int(_num(row, "errors_total") or 0):
+                parts.append(text(x + bw / 2, y0 + 10, "ERR", 11, weight="bold", color=ERR_COLOR))
         for li, chunk in enumerate(_wrap(label, max(8, int(gw / 7)))):
             parts.append(text(LEFT + gi * gw + gw / 2, y1 + 16 + 13 * li, chunk, 11))
     return parts, y1 + 48
 
 
-def _bar(row, x, bw, y0, y1, vmax, key, whisker, color):
-    v = _num(row, key) if row else None
-    if v is None:
-        why = "skipped" if row and row.get("skipped") else "n/a"
-        return [text(x + bw / 2 + 3, y1 - 6, why, 10, "start", color="#718096", rotate=-90)]
-    scale = (y1 - y0) / vmax
-    h = v * scale
-    out = [rect(x + 2, y1 - h, bw - 4, h, color)]
-    if whisker:
-        lo, hi = _num(row, whisker[0]), _num(row, whisker[1])
-        if lo is not None and hi is not None and hi > lo:
-            cx = x + bw / 2
-            out += [line(cx, y1 - hi * scale, cx, y1 - lo * scale, "#1a202c", 1.2),
-                    line(cx - 5, y1 - hi * scale, cx + 5, y1 - hi * scale, "#1a202c", 1.2),
-                    line(cx - 5, y1 - lo * scale, cx + 5, y1 - lo * scale, "#1a202c", 1.2)]
-    top_v = max(v, _num(row, whisker[1]) or v) if whisker else v
-    out.append(text(x + bw / 2, y1 - top_v * scale - 5, si(v), 10))
-    if int(_num(row, "errors_total") or 0):
-        out.append(text(x + bw / 2, y1 - top_v * scale - 18, "ERR", 11, weight="bold",
-                        color=ERR_COLOR))
-    return out
+def latency_panel(top, rows, servers, height=180):
+    """Fixed-rate latency from the intended send time: p50, p99 and p99.9 per server, on a
+    log axis in microseconds."""
+    parts = [text(LEFT, top + 16, "Fixed-rate latency, µs from the intended send time (log axis; lower is better)",
+                  15, "start", "bold")]
+    fixed = {r["server"]: r for r in rows if r.get("scenario") == "fixed_rate" and r.get("server")}
+    vals = [_num(fixed.get(n), k) for n in servers for k in ("p50_us", "p99_us", "p999_us") if fixed.get(n)]
+    vals = [v for v in vals if v and v > 0]
+    if not vals:
+        return parts + [text(LEFT, top + 40, "no fixed-rate run", 12, "start")], top + 60
+    y0, y1 = top + 34, top + 34 + height
+    lo_e, hi_e = math.floor(math.log10(min(vals))), math.ceil(math.log10(max(vals)))
+    hi_e = max(hi_e, lo_e + 1)
+
+    def y_of(v):
+        return y1 - (y1 - y0) * (math.log10(v) - lo_e) / (hi_e - lo_e)
+
+    for e in range(lo_e, hi_e + 1):
+        parts.append(line(LEFT, y_of(10 ** e), WIDTH - RIGHT, y_of(10 ** e), "#e2e8f0"))
+        parts.append(text(LEFT - 6, y_of(10 ** e) + 4, si(10 ** e), 11, "end", color="#4a5568"))
+    gw = (WIDTH - LEFT - RIGHT) / 3
+    bw = min(40, gw * 0.8 / max(1, len(servers)))
+    for gi, (key, label) in enumerate((("p50_us", "p50"), ("p99_us", "p99"), ("p999_us", "p99.9"))):
+        gx = LEFT + gi * gw + (gw - bw * len(servers)) / 2
+        for si_, name in enumerate(servers):
+            v = _num(fixed.get(name), key) if fixed.get(name) else None
+            x = gx + si_ * bw
+            if not v or v <= 0:
+                continue
+            parts.append(rect(x + 2, y_of(v), bw - 4, y1 - y_of(v), PALETTE[si_ % len(PALETTE)]))
+            parts.append(text(x + bw / 2, y_of(v) - 4, si(v), 9))
+        parts.append(text(LEFT + gi * gw + gw / 2, y1 + 16, label, 11))
+    return parts, y1 + 34
 
 
 def _wrap(s, width):
@@ -129,9 +152,8 @@ def legend(top, servers):
     for i, name in enumerate(servers):
         parts.append(rect(x, top, 14, 14, PALETTE[i % len(PALETTE)]))
         parts.append(text(x + 20, top + 12, name, 12, "start"))
-        x += 40 + 8 * len(name)
-    parts.append(text(x, top + 12, "whiskers: min-max over rounds; ERR: the tools counted errors",
-                      11, "start", color="#4a5568"))
+        x += 30 + 7 * len(name)
+    parts.append(text(x, top + 12, "ERR: the tools counted errors", 11, "start", color="#4a5568"))
     return parts
 
 
@@ -191,14 +213,16 @@ def render(data):
         groups.append((sc.label, by_server))
     head = data.get("head", "").splitlines()
     sub = next((h[2:] for h in head if h.startswith("- machine:")), "")
-    parts = [text(LEFT, 28, "okserve vs nginx", 20, "start", "bold"),
+    parts = [text(LEFT, 28, "okserve's modes vs nginx", 20, "start", "bold"),
              text(LEFT, 48, sub, 11, "start", color="#4a5568")]
     parts += legend(62, servers)
-    p, bottom = bar_panel(92, "Requests per second (median of rounds; higher is better)",
-                          groups, servers, "rps_median", ("rps_min", "rps_max"))
+    p, bottom = ratio_panel(92, "Requests per second as a ratio to nginx (median of rounds; up is more)",
+                            groups, servers, "ratio_vs_nginx")
     parts += p
-    p, bottom = bar_panel(bottom + 10, "Server CPU microseconds per response (lower is better)",
-                          groups, servers, "cpu_us_per_req", height=180)
+    p, bottom = ratio_panel(bottom + 10, "Server CPU per response as a ratio to nginx (down is less: better)",
+                            groups, servers, "cpu_ratio_vs_nginx")
+    parts += p
+    p, bottom = latency_panel(bottom + 10, rows, servers)
     parts += p
     p, bottom = heat_map(bottom + 10, data.get("sweep", []))
     parts += p
