@@ -27,17 +27,8 @@ else
   $(error unknown VARIANT '$(VARIANT)': use release, asan, tsan or debug)
 endif
 
-# io_uring is optional: used when liburing's header is present at build time.
-HAVE_URING := $(shell printf '\#include <liburing.h>\nint main(){return 0;}\n' | \
-                $(CXX) -x c++ - -o /dev/null -luring >/dev/null 2>&1 && echo 1)
-ifeq ($(HAVE_URING),1)
-  URING_FLAGS := -DOKSERVE_HAVE_URING=1
-  URING_LIBS  := -luring
-endif
-
-CXXFLAGS += $(BASEFLAGS) $(OPT) $(URING_FLAGS)
+CXXFLAGS += $(BASEFLAGS) $(OPT)
 LDFLAGS  += -pthread $(OPT)
-LDLIBS   += $(URING_LIBS)
 
 POOL_SRC    := $(sort $(wildcard pool/*.cpp))
 SERVER_SRC  := $(sort $(filter-out server/main.cpp,$(shell find server -name '*.cpp')))

@@ -1,5 +1,6 @@
-// okserve --mode uring: io_uring through liburing. Not written yet: make_uring_mode says
-// so, and start-up runs --mode reactor instead, with one line on stderr.
+// okserve --mode uring: to be io_uring through liburing (multishot accept and receive,
+// batched submission, a ring per thread). Not written yet: make_uring_mode says so, and
+// start-up runs --mode reactor instead, with one line on stderr.
 #include "server/modes/mode.hpp"
 
 namespace okserve {
