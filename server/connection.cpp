@@ -265,6 +265,19 @@ Connection::Action Connection::finish(Outcome o) noexcept {
     return set(State::closed, Action::close, 0);
 }
 
+Connection::Timer Connection::timer() const noexcept {
+    switch (state_) {
+        case State::idle: return answers_ > 0 ? Timer::keepalive : Timer::header;
+        case State::head: return Timer::header;
+        case State::body: return Timer::body;
+        case State::writing:
+        case State::closing: return Timer::write;
+        case State::lingering:
+        case State::closed: break;
+    }
+    return Timer::linger;
+}
+
 Connection::Action Connection::set(State s, Action a, std::int64_t deadline) noexcept {
     state_ = s;
     action_ = a;

@@ -91,6 +91,11 @@ public:
     std::size_t output(Slice* out, std::size_t max) const noexcept;
     std::size_t output_bytes() const noexcept { return out_total_ - out_sent_; }
 
+    // Which timeout the deadline is: each kind has one duration, so a mode can keep one
+    // sorted list per kind (server/timers.hpp). Meaningless once closed.
+    enum class Timer : std::uint8_t { header, keepalive, body, write, linger, count };
+    Timer timer() const noexcept;
+
     State state() const noexcept { return state_; }
     Action action() const noexcept { return action_; }  // the last one returned
     std::int64_t deadline_ms() const noexcept { return deadline_ms_; }

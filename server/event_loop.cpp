@@ -94,7 +94,7 @@ void EventLoop::accept_batch(std::int64_t now) {
 
 // At the limit, the oldest idle keep-alive connection makes room (as nginx does).
 bool EventLoop::make_room(std::int64_t now) {
-    TimerLink* oldest = timers_[keepalive].front();
+    TimerLink* oldest = timers_[static_cast<std::size_t>(Connection::Timer::keepalive)].front();
     if (oldest == nullptr) return false;
     Slot& s = static_cast<Slot&>(*oldest);
     tally_.add(Tally::evicted);
@@ -228,16 +228,8 @@ void EventLoop::after_turn(Slot& s, Turn t, std::int64_t now) {
 
 // Each timer kind has one duration, so a list per kind stays sorted by deadline.
 void EventLoop::set_timer(Slot& s) {
-    std::uint8_t kind = header;
-    switch (s.conn.state()) {
-        case Connection::State::idle: kind = s.conn.answers() > 0 ? keepalive : header; break;
-        case Connection::State::head: kind = header; break;
-        case Connection::State::body: kind = body; break;
-        case Connection::State::writing:
-        case Connection::State::closing: kind = write; break;
-        case Connection::State::lingering: kind = linger; break;
-        case Connection::State::closed: return;
-    }
+    if (s.conn.state() == Connection::State::closed) return;
+    const auto kind = static_cast<std::uint8_t>(s.conn.timer());
     const std::int64_t due = s.conn.deadline_ms();
     if (s.linked() && s.timer_list == kind && s.due_ms == due) return;
     timers_[kind].push_back(s, due);

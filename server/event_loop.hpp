@@ -21,18 +21,23 @@
 
 namespace okserve {
 
+class EventLoop;
+
+// The options every loop takes (EventLoop here, UringLoop with io_uring).
+struct LoopOptions {
+    int listen_fd = -1;      // accept from this listener, or -1: sockets are handed in
+    bool exclusive = false;  // the listener is shared: EPOLLEXCLUSIVE wakes one loop
+    std::size_t max_connections = 1024;
+    // Loops that share one --max-connections count their open connections here
+    // (nullptr: this loop's own count is the one the limit applies to).
+    std::atomic<std::size_t>* shared_open = nullptr;
+    bool reject_when_full = false;  // --overflow reject: 503 (else stop accepting)
+    EventLoop* rejecter = nullptr;  // where 503s go when this loop is full
+};
+
 class EventLoop {
 public:
-    struct Options {
-        int listen_fd = -1;      // accept from this listener, or -1: sockets are handed in
-        bool exclusive = false;  // the listener is shared: EPOLLEXCLUSIVE wakes one loop
-        std::size_t max_connections = 1024;
-        // Loops that share one --max-connections count their open connections here
-        // (nullptr: this loop's own count is the one the limit applies to).
-        std::atomic<std::size_t>* shared_open = nullptr;
-        bool reject_when_full = false;  // --overflow reject: 503 (else stop accepting)
-        EventLoop* rejecter = nullptr;  // where 503s go when this loop is full
-    };
+    using Options = LoopOptions;
 
     EventLoop(const ConnectionRules& rules, Tally& tally, Options options);
     EventLoop(const EventLoop&) = delete;
@@ -65,7 +70,6 @@ private:
         bool peer_closed = false;
         bool ready = false;  // on the ready list: its turn was cut short
     };
-    enum TimerKind : std::uint8_t { header, keepalive, body, write, linger, timer_kinds };
 
     void accept_batch(std::int64_t now);
     void take_commands(std::int64_t now);
@@ -101,7 +105,7 @@ private:
     std::vector<std::unique_ptr<Slot>> slots_;
     std::vector<std::uint32_t> free_;
     std::vector<std::uint32_t> ready_;  // slots whose turn was cut short, oldest first
-    std::array<TimerList, timer_kinds> timers_;
+    std::array<TimerList, static_cast<std::size_t>(Connection::Timer::count)> timers_;
     std::atomic<std::size_t> open_{0};
     std::atomic<std::uint32_t> commands_{0};
     std::mutex inbox_mutex_;

@@ -2,77 +2,12 @@
 // from accept to close. No hand-off between threads, so no context switch per request.
 // How new connections spread over the loops is the listener's business (see README.md,
 // "Which mode when": SO_REUSEPORT against one listener shared with EPOLLEXCLUSIVE).
-#include <thread>
-
-#include "pool/wait_group.hpp"
-#include "server/event_loop.hpp"
-#include "server/modes/mode.hpp"
-#include "server/modes/rejecter.hpp"
+#include "server/modes/loops_mode.hpp"
 
 namespace okserve {
 
-namespace {
-
-class ReactorMode final : public RunningMode {
-public:
-    explicit ReactorMode(const ModeSetup& s) : setup_(s) {
-        const Config& c = s.config;
-        const std::size_t n = c.workers;
-        rejecter_ = std::make_unique<Rejecter>(s);
-        for (std::size_t i = 0; i < n; ++i) {
-            const bool shared = s.listeners.size() == 1;
-            EventLoop::Options o;
-            o.listen_fd = s.listeners[shared ? 0 : i].fd.get();
-            o.exclusive = shared && n > 1;
-            o.max_connections = c.max_connections;  // one limit for all loops
-            o.shared_open = &open_;
-            o.reject_when_full = c.overflow == Overflow::reject;
-            o.rejecter = &rejecter_->loop();
-            loops_.push_back(std::make_unique<EventLoop>(s.rules, s.stats.new_tally(), o));
-        }
-    }
-
-    // Loops run on detached threads that check out of live_ as the last thing they do:
-    // waiting on live_ is how the mode knows they have all stopped.
-    void start() override {
-        rejecter_->start(live_);
-        for (auto& loop : loops_) {
-            live_.add(1);
-            std::thread([this, l = loop.get()] {
-                l->run();
-                live_.done();
-            }).detach();
-        }
-    }
-
-    void begin_drain() override {
-        for (auto& loop : loops_) loop->begin_drain();
-        rejecter_->begin_drain();
-    }
-
-    bool wait_until(Clock::time_point deadline) override { return live_.wait_until(deadline); }
-
-    void cut_off() override {
-        for (auto& loop : loops_) loop->cut_off();
-        rejecter_->cut_off();
-        live_.wait();
-    }
-
-    std::string describe() const override {
-        return "workers=" + std::to_string(loops_.size()) + " listeners=" +
-               (setup_.listeners.size() == 1 ? "shared" : "reuseport");
-    }
-
-private:
-    ModeSetup setup_;
-    std::unique_ptr<Rejecter> rejecter_;
-    std::vector<std::unique_ptr<EventLoop>> loops_;
-    pool::WaitGroup live_;  // one count per running loop
-    std::atomic<std::size_t> open_{0};  // connections open in all loops
-};
-
-}  // namespace
-
-std::unique_ptr<RunningMode> make_reactor_mode(const ModeSetup& setup) { return std::make_unique<ReactorMode>(setup); }
+std::unique_ptr<RunningMode> make_reactor_mode(const ModeSetup& setup) {
+    return std::make_unique<LoopsMode<EventLoop>>(setup, "listeners=");
+}
 
 }  // namespace okserve
