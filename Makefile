@@ -27,8 +27,18 @@ else
   $(error unknown VARIANT '$(VARIANT)': use release, asan, tsan or debug)
 endif
 
-CXXFLAGS += $(BASEFLAGS) $(OPT)
+# io_uring is optional: --mode uring is built when liburing's header is there (it falls
+# back to the reactor at run time when the kernel refuses io_uring).
+HAVE_URING := $(shell echo 'int main(){return 0;}' | \
+                $(CXX) -x c++ -include liburing.h - -o /dev/null -luring >/dev/null 2>&1 && echo 1)
+ifeq ($(HAVE_URING),1)
+  URING_FLAGS := -DOKSERVE_HAVE_URING=1
+  URING_LIBS  := -luring
+endif
+
+CXXFLAGS += $(BASEFLAGS) $(OPT) $(URING_FLAGS)
 LDFLAGS  += -pthread $(OPT)
+LDLIBS   += $(URING_LIBS)
 
 POOL_SRC    := $(sort $(wildcard pool/*.cpp))
 SERVER_SRC  := $(sort $(filter-out server/main.cpp,$(shell find server -name '*.cpp')))

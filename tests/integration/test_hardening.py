@@ -156,3 +156,28 @@ class DrainWhileFull(ServerCase):
         summary = stop_checked(self, srv, timeout=scaled(15, 40))
         self.assertLess(time.monotonic() - t0, scaled(10, 35), "the drain was not bounded")
         self.assertGreater(summary["accepted"], 0, summary)
+
+
+class UringFallback(ServerCase):
+    def test_uring_says_when_it_runs_the_reactor_instead(self):
+        srv = self.start("--mode", "uring", env={"OKSERVE_URING_DISABLE": "1"})
+        self.assertIn("mode=reactor", srv.startup_line)
+        s = self.connect(srv)
+        s.sendall(GET)
+        self.assertEqual(recv_response(s)[0], 200)
+        stop_checked(self, srv)
+        lines = [ln for ln in srv.stderr.splitlines() if "io_uring" in ln]
+        self.assertEqual(len(lines), 1, srv.stderr)
+        self.assertIn("disabled by OKSERVE_URING_DISABLE", lines[0])
+        self.assertIn("running --mode reactor", lines[0])
+
+    def test_uring_runs_when_the_kernel_allows_it(self):
+        srv = self.start("--mode", "uring")
+        if "mode=reactor" in srv.startup_line:
+            self.skipTest("io_uring is not available here (the start-up line says why on stderr)")
+        self.assertIn("mode=uring", srv.startup_line)
+        s = self.connect(srv)
+        for _ in range(3):
+            s.sendall(GET)
+            self.assertEqual(recv_response(s)[0], 200)
+        self.assertEqual(stop_checked(self, srv)["requests"], 3)

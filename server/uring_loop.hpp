@@ -1,0 +1,135 @@
+// okserve::UringLoop: one thread's io_uring that owns its connections for their whole life,
+// like EventLoop, but the ring does the I/O: the loop only prepares requests and reacts to
+// completions, and one io_uring_enter per pass submits them all and waits for the next.
+// Built only with liburing (OKSERVE_HAVE_URING).
+//
+// io_uring techniques shown here, and the kernels they need:
+//   - multishot accept: one request keeps delivering new connections (5.19);
+//   - receive with a provided buffer ring: the kernel picks a buffer when data arrives,
+//     so an idle connection holds none (5.19); one receive at a time per connection, so a
+//     client that does not read its answers cannot make us buffer its input without bound;
+//   - batched submission: every send and receive prepared in a pass goes in one system
+//     call, together with the wait for completions (io_uring_submit_and_wait_timeout).
+#pragma once
+
+#if OKSERVE_HAVE_URING
+
+#include <liburing.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "server/connection.hpp"
+#include "server/event_loop.hpp"
+#include "server/stats.hpp"
+#include "server/sys/fd.hpp"
+#include "server/timers.hpp"
+
+namespace okserve {
+
+class UringLoop {
+public:
+    using Options = LoopOptions;
+
+    // Whether io_uring can run here with what this loop needs (a ring, the opcodes, a
+    // provided buffer ring). On false, `why` says what failed, in a few words.
+    static bool available(std::string& why);
+
+    UringLoop(const ConnectionRules& rules, Tally& tally, Options options);  // throws SysError
+    ~UringLoop();
+    UringLoop(const UringLoop&) = delete;
+    UringLoop& operator=(const UringLoop&) = delete;
+
+    void run();          // the loop's thread: until drained, or cut off
+    void begin_drain();  // any thread
+    void cut_off();      // any thread
+
+private:
+    struct Slot : TimerLink {
+        explicit Slot(const ConnectionRules& rules) : conn(rules) {}
+        Connection conn;
+        Fd fd;
+        std::uint32_t index = 0;
+        std::uint32_t generation = 0;
+        std::uint64_t answers_counted = 0;
+        std::uint8_t timer_list = 0;
+        std::uint8_t in_flight = 0;  // requests the kernel still holds for this connection
+        bool receiving = false;
+        bool sending = false;
+        bool closing = false;  // counted and done; waits for in_flight to reach 0
+        msghdr msg{};
+        iovec iov[4]{};
+    };
+    enum class Op : std::uint8_t { accept = 1, recv, send, wake, cancel };
+
+    // completions
+    void on_completion(const io_uring_cqe& cqe, std::int64_t now);
+    void on_accept(int res, bool more, std::int64_t now);
+    void on_recv(Slot& s, int res, std::uint32_t flags, std::int64_t now);
+    void on_send(Slot& s, int res, std::int64_t now);
+    void on_wake(std::int64_t now);
+
+    // requests
+    io_uring_sqe* sqe();
+    void arm_accept();
+    void cancel_accept();
+    void arm_wake();
+    void arm_recv(Slot& s);
+    void arm_send(Slot& s);
+    void recycle(std::uint16_t buffer);
+
+    // connections
+    void start(Fd fd, std::int64_t now);
+    void step(Slot& s, Connection::Action a, std::int64_t now);
+    void finish(Slot& s);
+    void release(Slot& s);
+    void set_timer(Slot& s);
+    void expire(std::int64_t now);
+    bool has_room() const noexcept;
+    bool make_room(std::int64_t now);
+    void count_open(int delta) noexcept;
+    void drain_all(std::int64_t now);
+    void close_all();
+    std::int64_t next_due() const noexcept;
+
+    static std::uint64_t data(Op op, std::uint32_t index, std::uint32_t generation) noexcept {
+        return (static_cast<std::uint64_t>(op) << 56) | (static_cast<std::uint64_t>(generation & 0xffffff) << 32) | index;
+    }
+
+    static constexpr std::uint32_t drain_flag = 1, cut_flag = 2;
+    static constexpr unsigned buffer_count = 256;  // a power of two
+    static constexpr unsigned buffer_size = 16 * 1024;
+
+    const ConnectionRules& rules_;
+    Tally& tally_;
+    Options options_;
+    io_uring ring_{};
+    bool ring_ready_ = false;
+    io_uring_buf_ring* buffers_ = nullptr;
+    std::unique_ptr<char[]> buffer_memory_;
+    Fd wake_;
+    std::uint64_t wake_value_ = 0;
+    std::vector<std::unique_ptr<Slot>> slots_;
+    std::vector<std::uint32_t> free_;
+    std::vector<std::uint32_t> starved_;  // receives that found no buffer: armed again later
+    std::vector<Fd> waiting_;  // accepted while full (--overflow block): started as room frees
+    std::array<TimerList, static_cast<std::size_t>(Connection::Timer::count)> timers_;
+    std::size_t open_ = 0;
+    std::size_t closing_ = 0;  // slots waiting for their last completions
+    std::atomic<std::uint32_t> commands_{0};
+    bool accepting_ = false;       // a multishot accept is armed
+    bool accept_paused_ = false;   // full, or backing off
+    std::int64_t resume_accept_at_ = -1;
+    bool draining_ = false;
+};
+
+}  // namespace okserve
+
+#endif  // OKSERVE_HAVE_URING
