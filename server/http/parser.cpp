@@ -197,7 +197,8 @@ RequestParser::Step RequestParser::take_data_end(std::string_view bytes,
 RequestParser::Step RequestParser::take_line(std::string_view bytes, std::size_t& at,
                                              std::string_view& line, Status too_long) noexcept {
     const std::string_view rest = bytes.substr(at);
-    const std::size_t lf = rest.find('\n');
+    // The LF must come within max_head bytes, whether the line arrived whole or in pieces.
+    const std::size_t lf = rest.substr(0, limits_.max_head).find('\n');
     if (lf == std::string_view::npos)
         return rest.size() >= limits_.max_head ? fail_step(too_long) : Step::wait;
     if (lf == 0 || rest[lf - 1] != '\r') return fail_step(Status::bad_request);

@@ -305,6 +305,18 @@ TEST_CASE("trailer and chunk lines are capped by max_head too") {
           "head POST 1.1 keep body; error 400");
     CHECK(drive(head + "0\r\nX: " + std::string(70, 't'), {}, small) ==
           "head POST 1.1 keep body; error 431");
+    // Whole lines too, however they are split: the LF must be within max_head bytes.
+    for (const std::size_t size : {64u, 65u}) {
+        CAPTURE(size);
+        const std::string chunked = head + "1;" + std::string(size - 4, 'e') + "\r\nx\r\n0\r\n\r\n";
+        const std::string trailer = head + "0\r\nX: " + std::string(size - 5, 't') + "\r\n\r\n";
+        const std::string body = size == 64 ? "complete POST 1.1 keep body" : "error 400";
+        const std::string with_trailer = size == 64 ? "complete POST 1.1 keep body" : "error 431";
+        for (const auto& cuts : all_splits(chunked.size()))
+            REQUIRE(drive(chunked, cuts, small) == "head POST 1.1 keep body; " + body);
+        for (const auto& cuts : all_splits(trailer.size()))
+            REQUIRE(drive(trailer, cuts, small) == "head POST 1.1 keep body; " + with_trailer);
+    }
 }
 
 TEST_CASE("max_body gives 413 for a declared or a chunked body over it") {
