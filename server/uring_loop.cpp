@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -24,15 +25,16 @@ constexpr int buffer_group = 0;
 
 bool is_client_gone(int err) noexcept { return err == ECONNRESET || err == EPIPE || err == ETIMEDOUT; }
 
-// Sets up the ring; returns 0 or a negative errno. Cooperative task running (5.19) avoids
-// an interrupt per completion; older kernels refuse the flag, and we go without it.
+// Sets up the ring on the calling thread; returns 0 or a negative errno. One thread submits
+// and completion work runs only when it waits (single issuer, deferred task running: 6.1),
+// so no interrupt per completion; older kernels refuse the flags, and we try lesser ones.
 int init_ring(io_uring& ring) {
-    io_uring_params p{};
-    p.flags = IORING_SETUP_COOP_TASKRUN;
-    int err = io_uring_queue_init_params(ring_entries, &ring, &p);
-    if (err == -EINVAL) {
-        p = io_uring_params{};
+    int err = -EINVAL;
+    for (unsigned flags : {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, IORING_SETUP_COOP_TASKRUN, 0u}) {
+        io_uring_params p{};
+        p.flags = flags;
         err = io_uring_queue_init_params(ring_entries, &ring, &p);
+        if (err != -EINVAL) break;
     }
     return err;
 }
@@ -98,17 +100,21 @@ bool UringLoop::available(std::string& why) {
 UringLoop::UringLoop(const ConnectionRules& rules, Tally& tally, Options options)
     : rules_(rules), tally_(tally), options_(options), wake_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
     if (!wake_) throw SysError("start", "eventfd", errno);
-    if (const int err = init_ring(ring_); err < 0) throw SysError("start", "io_uring_queue_init", -err);
+}
+
+// The ring is made on the loop's own thread: with a single issuer, only that thread may
+// submit. available() has checked that this works here.
+int UringLoop::setup() {
+    if (const int err = init_ring(ring_); err < 0) return err;
     ring_ready_ = true;
-    if (const int err = register_buffers(ring_, buffer_count, buffers_); err != 0) {
-        throw SysError("start", "io_uring_register_buf_ring", -err);
-    }
+    if (const int err = register_buffers(ring_, buffer_count, buffers_); err != 0) return err;
     buffer_memory_.reset(new char[std::size_t{buffer_count} * buffer_size]);
     for (unsigned i = 0; i < buffer_count; ++i) {
         io_uring_buf_ring_add(buffers_, buffer_memory_.get() + std::size_t{i} * buffer_size, buffer_size,
                               static_cast<unsigned short>(i), io_uring_buf_ring_mask(buffer_count), static_cast<int>(i));
     }
     io_uring_buf_ring_advance(buffers_, buffer_count);
+    return 0;
 }
 
 UringLoop::~UringLoop() {
@@ -119,6 +125,10 @@ UringLoop::~UringLoop() {
 // ---- the loop --------------------------------------------------------------------------
 
 void UringLoop::run() {
+    if (const int err = setup(); err != 0) {
+        std::fprintf(stderr, "okserve: io_uring: %s; this loop serves nothing\n", std::string(errno_text(-err)).c_str());
+        return;
+    }
     arm_wake();
     if (options_.listen_fd >= 0) arm_accept();
     std::int64_t now = now_ms();
@@ -144,6 +154,7 @@ void UringLoop::run() {
         io_uring_cq_advance(&ring_, seen);
         if (commands_.load(std::memory_order_acquire) & cut_flag) {
             close_all();
+            io_uring_submit(&ring_);  // the closes prepared this pass
             return;
         }
         std::vector<std::uint32_t> starved;
@@ -165,7 +176,10 @@ void UringLoop::run() {
                 resume_accept_at_ = now + 10;  // still full: look again later, never spin
             }
         }
-        if (draining_ && open_ == 0 && closing_ == 0) return;
+        if (draining_ && open_ == 0 && closing_ == 0) {
+            io_uring_submit(&ring_);  // the closes prepared this pass
+            return;
+        }
     }
 }
 
@@ -183,7 +197,7 @@ void UringLoop::on_completion(const io_uring_cqe& cqe, std::int64_t now) {
     const auto op = static_cast<Op>(cqe.user_data >> 56);
     if (op == Op::accept) return on_accept(cqe.res, (cqe.flags & IORING_CQE_F_MORE) != 0, now);
     if (op == Op::wake) return on_wake(now);
-    if (op == Op::cancel) return;
+    if (op == Op::done) return;
     const auto index = static_cast<std::uint32_t>(cqe.user_data);
     if (index >= slots_.size()) return;
     Slot& s = *slots_[index];
@@ -288,7 +302,7 @@ void UringLoop::cancel_accept() {
     if (!accepting_) return;
     io_uring_sqe* e = sqe();
     io_uring_prep_cancel64(e, data(Op::accept, 0, 0), 0);
-    io_uring_sqe_set_data64(e, data(Op::cancel, 0, 0));
+    io_uring_sqe_set_data64(e, data(Op::done, 0, 0));
 }
 
 void UringLoop::arm_accept() {
@@ -395,7 +409,11 @@ void UringLoop::finish(Slot& s) {
 }
 
 void UringLoop::release(Slot& s) {
-    s.fd.reset();
+    // Closed by the ring too, in the next batch: no system call of its own. The number
+    // cannot be handed out again before that close runs.
+    io_uring_sqe* e = sqe();
+    io_uring_prep_close(e, s.fd.release());
+    io_uring_sqe_set_data64(e, data(Op::done, 0, 0));
     s.closing = false;
     ++s.generation;
     --closing_;

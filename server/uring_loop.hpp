@@ -67,7 +67,9 @@ private:
         msghdr msg{};
         iovec iov[4]{};
     };
-    enum class Op : std::uint8_t { accept = 1, recv, send, wake, cancel };
+    // What a completion is for. `done` marks requests whose completion needs nothing (a
+    // cancel, a close).
+    enum class Op : std::uint8_t { accept = 1, recv, send, wake, done };
 
     // completions
     void on_completion(const io_uring_cqe& cqe, std::int64_t now);
@@ -75,6 +77,8 @@ private:
     void on_recv(Slot& s, int res, std::uint32_t flags, std::int64_t now);
     void on_send(Slot& s, int res, std::int64_t now);
     void on_wake(std::int64_t now);
+
+    int setup();
 
     // requests
     io_uring_sqe* sqe();
