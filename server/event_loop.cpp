@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cerrno>
 
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "server/acceptor.hpp"
 #include "server/sys/error.hpp"
+#include "server/sys/eventfd.hpp"
 
 namespace okserve {
 
@@ -18,8 +18,7 @@ constexpr std::uint32_t connection_events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EP
 }  // namespace
 
 EventLoop::EventLoop(const ConnectionRules& rules, Tally& tally, Options options)
-    : rules_(rules), tally_(tally), options_(options), wake_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-    if (!wake_) throw SysError("start", "eventfd", errno);
+    : rules_(rules), tally_(tally), options_(options), wake_(make_eventfd()) {
     if (int err = poller_.add(wake_.get(), EPOLLIN, wake_token)) throw SysError("start", "epoll_ctl", err);
     free_.reserve(64);
 }
@@ -134,8 +133,7 @@ bool EventLoop::adopt(Fd fd, bool reject) {
         if (open_count() + inbox_.size() >= options_.max_connections) return false;
         inbox_.emplace_back(std::move(fd), reject);
     }
-    const std::uint64_t one = 1;
-    [[maybe_unused]] const ssize_t w = ::write(wake_.get(), &one, sizeof one);
+    notify(wake_);
     return true;
 }
 
@@ -144,19 +142,16 @@ void EventLoop::begin_drain() {
         std::lock_guard lock(inbox_mutex_);  // adopt() sees the flag, or we see its socket
         commands_.fetch_or(drain_flag, std::memory_order_release);
     }
-    const std::uint64_t one = 1;
-    [[maybe_unused]] const ssize_t w = ::write(wake_.get(), &one, sizeof one);
+    notify(wake_);
 }
 
 void EventLoop::cut_off() {
     commands_.fetch_or(cut_flag, std::memory_order_release);
-    const std::uint64_t one = 1;
-    [[maybe_unused]] const ssize_t w = ::write(wake_.get(), &one, sizeof one);
+    notify(wake_);
 }
 
 void EventLoop::take_commands(std::int64_t now) {
-    std::uint64_t count = 0;
-    [[maybe_unused]] const ssize_t r = ::read(wake_.get(), &count, sizeof count);
+    consume(wake_);
     std::vector<std::pair<Fd, bool>> adopted;
     {
         std::lock_guard lock(inbox_mutex_);

@@ -8,13 +8,13 @@
 #include <cstdlib>
 #include <cstring>
 
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "server/acceptor.hpp"
 #include "server/poller.hpp"
 #include "server/sys/error.hpp"
+#include "server/sys/eventfd.hpp"
 
 namespace okserve {
 
@@ -98,9 +98,7 @@ bool UringLoop::available(std::string& why) {
 }
 
 UringLoop::UringLoop(const ConnectionRules& rules, Tally& tally, Options options)
-    : rules_(rules), tally_(tally), options_(options), wake_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-    if (!wake_) throw SysError("start", "eventfd", errno);
-}
+    : rules_(rules), tally_(tally), options_(options), wake_(make_eventfd()) {}
 
 // The ring is made on the loop's own thread: with a single issuer, only that thread may
 // submit. available() has checked that this works here.
@@ -469,14 +467,12 @@ void UringLoop::count_open(int delta) noexcept {
 
 void UringLoop::begin_drain() {
     commands_.fetch_or(drain_flag, std::memory_order_release);
-    const std::uint64_t one = 1;
-    [[maybe_unused]] const ssize_t w = ::write(wake_.get(), &one, sizeof one);
+    notify(wake_);
 }
 
 void UringLoop::cut_off() {
     commands_.fetch_or(cut_flag, std::memory_order_release);
-    const std::uint64_t one = 1;
-    [[maybe_unused]] const ssize_t w = ::write(wake_.get(), &one, sizeof one);
+    notify(wake_);
 }
 
 void UringLoop::drain_all(std::int64_t now) {

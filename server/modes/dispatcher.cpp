@@ -6,12 +6,12 @@
 
 #include <pthread.h>
 #include <sched.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "server/acceptor.hpp"
 #include "server/socket_driver.hpp"
 #include "server/sys/error.hpp"
+#include "server/sys/eventfd.hpp"
 
 namespace okserve {
 
@@ -27,19 +27,14 @@ int set_thread_batch(bool batch) noexcept {
     return ::pthread_setschedparam(::pthread_self(), batch ? SCHED_BATCH : SCHED_OTHER, &param);
 }
 
-void notify(int efd) noexcept {
-    const std::uint64_t one = 1;
-    [[maybe_unused]] const ssize_t w = ::write(efd, &one, sizeof one);
-}
 }  // namespace
 
 Dispatcher::Dispatcher(const ModeSetup& setup, EventLoop& rejecter)
     : setup_(setup),
       rejecter_(rejecter),
-      wake_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+      wake_(make_eventfd()),
       tally_(setup.stats.new_tally()),
       slots_(setup.config.max_connections) {
-    if (!wake_) throw SysError("start", "eventfd", errno);
     if (int err = poller_.add(wake_.get(), EPOLLIN, wake_token)) throw SysError("start", "epoll_ctl", err);
     const Config& c = setup.config;
     recheck_ms_ = std::min({c.header_timeout, c.body_timeout, c.keepalive_timeout, c.write_timeout, c.linger_timeout})
@@ -151,8 +146,7 @@ void Dispatcher::on_connection(std::uint64_t tok, std::uint32_t events) {
 }
 
 void Dispatcher::on_wake(std::int64_t now) {
-    std::uint64_t count = 0;
-    [[maybe_unused]] const ssize_t r = ::read(wake_.get(), &count, sizeof count);
+    consume(wake_);
     std::vector<SharedConnection*> again;
     {
         std::lock_guard lock(yield_mutex_);
@@ -245,7 +239,7 @@ void Dispatcher::resume_accept() {
 
 void Dispatcher::command(std::uint32_t flag) {
     commands_.fetch_or(flag, std::memory_order_release);
-    notify(wake_.get());
+    notify(wake_);
 }
 
 // Stop accepting, then let every open connection finish: busy ones answer what they have
@@ -376,7 +370,7 @@ void Dispatcher::close(SharedConnection& c, Tally& t) noexcept {
     c.generation.fetch_add(1, std::memory_order_release);
     c.state.store(SharedConnection::closed, std::memory_order_release);
     release(c);
-    if (open_.fetch_sub(1, std::memory_order_acq_rel) == 1 && draining_.load()) notify(wake_.get());
+    if (open_.fetch_sub(1, std::memory_order_acq_rel) == 1 && draining_.load()) notify(wake_);
 }
 
 void Dispatcher::give_back(SharedConnection& c) noexcept {
@@ -384,7 +378,7 @@ void Dispatcher::give_back(SharedConnection& c) noexcept {
         std::lock_guard lock(yield_mutex_);
         yielded_.push_back(&c);
     }
-    notify(wake_.get());
+    notify(wake_);
 }
 
 }  // namespace okserve

@@ -10,7 +10,6 @@
 #include <vector>
 
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "pool/wait_group.hpp"
@@ -19,22 +18,11 @@
 #include "server/modes/rejecter.hpp"
 #include "server/poller.hpp"
 #include "server/socket_driver.hpp"
-#include "server/sys/error.hpp"
+#include "server/sys/eventfd.hpp"
 
 namespace okserve {
 
 namespace {
-
-Fd make_eventfd() {
-    Fd fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-    if (!fd) throw SysError("start", "eventfd", errno);
-    return fd;
-}
-
-void notify(const Fd& efd) noexcept {
-    const std::uint64_t one = 1;
-    [[maybe_unused]] const ssize_t w = ::write(efd.get(), &one, sizeof one);
-}
 
 class ThreadMode final : public RunningMode {
 public:
@@ -88,10 +76,7 @@ private:
                            {block_at_cap || paused ? -1 : listen_fd, POLLIN, 0}};
             const int timeout = paused ? static_cast<int>(paused_until - now) : -1;
             if (::poll(p, 3, timeout) < 0 && errno != EINTR) return;
-            if (p[1].revents) {
-                std::uint64_t n = 0;
-                [[maybe_unused]] const ssize_t r = ::read(freed_.get(), &n, sizeof n);
-            }
+            if (p[1].revents) consume(freed_);
             if (p[2].revents) paused_until = accept_batch(listen_fd);
         }
     }
