@@ -4,11 +4,11 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "server/acceptor.hpp"
@@ -25,15 +25,18 @@ constexpr int buffer_group = 0;
 
 bool is_client_gone(int err) noexcept { return err == ECONNRESET || err == EPIPE || err == ETIMEDOUT; }
 
-// Sets up the ring on the calling thread; returns 0 or a negative errno. One thread submits
-// and completion work runs only when it waits (single issuer, deferred task running: 6.1),
-// so no interrupt per completion; older kernels refuse the flags, and we try lesser ones.
-int init_ring(io_uring& ring) {
+// Sets up the ring; returns 0 or a negative errno. One thread submits and completion work
+// runs only when it waits (single issuer, deferred task running: 6.1), so there is no
+// interrupt per completion. Such a ring starts disabled: the loop's thread enables it and so
+// becomes its one issuer. Older kernels refuse the flags, and we try lesser ones.
+int init_ring(io_uring& ring, bool& disabled) {
     int err = -EINVAL;
-    for (unsigned flags : {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, IORING_SETUP_COOP_TASKRUN, 0u}) {
+    for (unsigned flags : {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED,
+                           IORING_SETUP_COOP_TASKRUN, 0u}) {
         io_uring_params p{};
         p.flags = flags;
         err = io_uring_queue_init_params(ring_entries, &ring, &p);
+        disabled = (flags & IORING_SETUP_R_DISABLED) != 0;
         if (err != -EINVAL) break;
     }
     return err;
@@ -67,7 +70,8 @@ bool UringLoop::available(std::string& why) {
         return false;
     }
     io_uring ring{};
-    if (const int err = init_ring(ring); err < 0) {
+    bool disabled = false;
+    if (const int err = init_ring(ring, disabled); err < 0) {
         why = "io_uring_queue_init: " + std::string(errno_text(-err));
         return false;
     }
@@ -97,22 +101,20 @@ bool UringLoop::available(std::string& why) {
     return ok;
 }
 
+// Everything that can fail is done here, at start-up, so a loop never starts half made.
 UringLoop::UringLoop(const ConnectionRules& rules, Tally& tally, Options options)
-    : rules_(rules), tally_(tally), options_(options), wake_(make_eventfd()) {}
-
-// The ring is made on the loop's own thread: with a single issuer, only that thread may
-// submit. available() has checked that this works here.
-int UringLoop::setup() {
-    if (const int err = init_ring(ring_); err < 0) return err;
+    : rules_(rules), tally_(tally), options_(options), wake_(make_eventfd()) {
+    if (const int err = init_ring(ring_, disabled_); err < 0) throw SysError("start", "io_uring_queue_init", -err);
     ring_ready_ = true;
-    if (const int err = register_buffers(ring_, buffer_count, buffers_); err != 0) return err;
+    if (const int err = register_buffers(ring_, buffer_count, buffers_); err != 0) {
+        throw SysError("start", "io_uring_register_buf_ring", -err);
+    }
     buffer_memory_.reset(new char[std::size_t{buffer_count} * buffer_size]);
     for (unsigned i = 0; i < buffer_count; ++i) {
         io_uring_buf_ring_add(buffers_, buffer_memory_.get() + std::size_t{i} * buffer_size, buffer_size,
                               static_cast<unsigned short>(i), io_uring_buf_ring_mask(buffer_count), static_cast<int>(i));
     }
     io_uring_buf_ring_advance(buffers_, buffer_count);
-    return 0;
 }
 
 UringLoop::~UringLoop() {
@@ -123,10 +125,9 @@ UringLoop::~UringLoop() {
 // ---- the loop --------------------------------------------------------------------------
 
 void UringLoop::run() {
-    if (const int err = setup(); err != 0) {
-        std::fprintf(stderr, "okserve: io_uring: %s; this loop serves nothing\n", std::string(errno_text(-err)).c_str());
-        return;
-    }
+    // The thread that enables a single-issuer ring is the one allowed to submit to it.
+    // (liburing 2.3 declares io_uring_enable_rings but does not export it: the system call.)
+    if (disabled_) ::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
     arm_wake();
     if (options_.listen_fd >= 0) arm_accept();
     std::int64_t now = now_ms();

@@ -78,8 +78,6 @@ private:
     void on_send(Slot& s, int res, std::int64_t now);
     void on_wake(std::int64_t now);
 
-    int setup();
-
     // requests
     io_uring_sqe* sqe();
     void arm_accept();
@@ -116,6 +114,7 @@ private:
     Options options_;
     io_uring ring_{};
     bool ring_ready_ = false;
+    bool disabled_ = false;  // made disabled: run() enables it on the loop's thread
     io_uring_buf_ring* buffers_ = nullptr;
     std::unique_ptr<char[]> buffer_memory_;
     Fd wake_;
