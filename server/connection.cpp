@@ -191,6 +191,8 @@ Connection::Action Connection::await_input(std::int64_t now) noexcept {
     const Config& c = rules_->config;
     if (parser_.in_body()) return set(State::body, Action::read, now + c.body_timeout.count());
     if (parser_.in_request()) return set(State::head, Action::read, request_started_ms_ + c.header_timeout.count());
+    // Between requests while draining: close now, as on_drain does (a drain is told once).
+    if (draining_) return finish(answers_ > 0 ? Outcome::answered : Outcome::timed_out);
     if (answers_ == 0) return set(State::idle, Action::read, request_started_ms_ + c.header_timeout.count());
     // Idle keep-alive: hold no answer buffer while waiting (nginx frees its buffers too).
     if (out_.capacity() > 0 && in_.empty()) std::string().swap(out_);

@@ -384,6 +384,15 @@ TEST_CASE("drain and evict") {
         CHECK(p.take().find("Connection: close") != std::string::npos);
         CHECK(p.last == Action::close);
     }
+    SUBCASE("drain while a keep-alive answer is being written: closes once it is out") {
+        Peer p;
+        p.open();
+        p.in(get);
+        CHECK(p.event(Kind::drain) == Action::write);  // told once, mid-write
+        p.take();
+        CHECK(p.last == Action::close);  // not idle until the keep-alive timeout
+        CHECK(p.conn.outcome() == Outcome::answered);
+    }
     SUBCASE("evict closes an idle keep-alive connection and leaves a busy one alone") {
         Peer idle;
         idle.open();
