@@ -1,475 +1,525 @@
-// The connection state machine without sockets: events in, actions and bytes out, with the
-// clock injected as plain numbers, so every timer path is reached without waiting.
+// The connection state machine without sockets: bytes and events in, actions and answer
+// bytes out, the clock given as plain numbers. Every timer runs off test_config()'s
+// timeouts (header 1s, body 2s, keep-alive 3s, write 4s, linger 5s).
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <cstdint>
+#include <initializer_list>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include "server/connection.hpp"
+#include "tests/server/test_connection_support.hpp"
 
-using okserve::Config;
-using okserve::Connection;
-using okserve::ConnectionRules;
-using okserve::Outcome;
-using Action = okserve::Connection::Action;
-using State = okserve::Connection::State;
-using Kind = okserve::Connection::Event::Kind;
-
+namespace okserve {
 namespace {
 
-const std::string get = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+using test::Conn;
+using test::without_dates;
+using Action = Connection::Action;
+using State = Connection::State;
+using Kind = Connection::Event::Kind;
+using http::Status;
 
-Config small_config() {
-    Config c;
-    c.header_timeout = std::chrono::milliseconds(1000);
-    c.body_timeout = std::chrono::milliseconds(2000);
-    c.keepalive_timeout = std::chrono::milliseconds(3000);
-    c.write_timeout = std::chrono::milliseconds(4000);
-    c.linger_timeout = std::chrono::milliseconds(500);
-    return c;
+constexpr std::string_view get = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+constexpr std::string_view head_req = "HEAD /b HTTP/1.1\r\nHost: x\r\n\r\n";
+constexpr std::string_view get_close = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+constexpr std::string_view post_5 = "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
+const std::string close_field = "Connection: close\r\n";
+
+// The default 200 as sent: `connection` is the Connection field line, if any.
+std::string ok(std::string_view connection = "", bool head_only = false) {
+    std::string s = "HTTP/1.1 200 OK\r\nDate: <date>\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                    "Content-Length: 3\r\n";
+    s.append(connection).append("\r\n");
+    if (!head_only) s += "OK\n";
+    return s;
 }
 
-// One connection and a fake peer: `in` feeds bytes, `take` plays the kernel taking output.
-struct Peer {
-    explicit Peer(Config c = small_config()) : cfg(std::move(c)), rules(cfg), conn(rules) {}
-
-    Action open(std::int64_t t = 0) {
-        now = t;
-        return last = conn.open(now);
-    }
-    Action in(const std::string& bytes) { return last = conn.on({Kind::input, now, bytes}); }
-    Action event(Kind k) { return last = conn.on({k, now}); }
-    Action at(std::int64_t t, Kind k = Kind::timeout) {
-        now = t;
-        return event(k);
-    }
-    // The unsent output, concatenated.
-    std::string pending() const {
-        Connection::Slice s[Connection::max_slices];
-        const std::size_t n = conn.output(s, Connection::max_slices);
-        std::string out;
-        for (std::size_t i = 0; i < n; ++i) out.append(s[i].data, s[i].size);
-        return out;
-    }
-    // The kernel takes up to `max` bytes; returns them.
-    std::string take(std::size_t max = SIZE_MAX) {
-        std::string out = pending();
-        if (out.size() > max) out.resize(max);
-        last = conn.on({.kind = Kind::sent, .now_ms = now, .count = out.size()});
-        written += out;
-        return out;
-    }
-    // Takes output while the connection wants to write.
-    std::string take_all() {
-        std::string out;
-        while (last == Action::write) out += take();
-        return out;
-    }
-
-    Config cfg;
-    ConnectionRules rules;
-    Connection conn;
-    std::int64_t now = 0;
-    Action last = Action::close;
-    std::string written;
-};
-
-std::size_t count(const std::string& hay, const std::string& needle) {
-    std::size_t n = 0;
-    for (std::size_t at = hay.find(needle); at != std::string::npos; at = hay.find(needle, at + 1)) ++n;
-    return n;
+std::string cat(std::initializer_list<std::string_view> parts) {
+    std::string s;
+    for (const std::string_view p : parts) s += p;
+    return s;
 }
-
-bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
-
-}  // namespace
 
 TEST_SUITE("connection") {
 
-TEST_CASE("a GET is answered and the connection waits for the next request") {
-    Peer p;
-    CHECK(p.open(100) == Action::read);
-    CHECK(p.conn.state() == State::idle);
-    CHECK(p.conn.deadline_ms() == 100 + 1000);  // the first request within the header timeout
-    CHECK(p.in(get) == Action::write);
-    CHECK(p.conn.state() == State::writing);
-    const std::string out = p.take();
-    CHECK(starts_with(out, "HTTP/1.1 200 OK\r\n"));
-    CHECK(out.find("\r\nContent-Length: 3\r\n") != std::string::npos);
-    CHECK(out.substr(out.size() - 7) == "\r\n\r\nOK\n");
-    CHECK(p.last == Action::read);
-    CHECK(p.conn.state() == State::idle);
-    CHECK(p.conn.answers() == 1);
-    CHECK(p.conn.deadline_ms() == 100 + 3000);  // now the keep-alive timeout
-    CHECK(p.conn.output_bytes() == 0);
+TEST_CASE("a GET is answered: write a full 200, and once sent, read again idle") {
+    Conn c;
+    CHECK(c->action() == Action::read);
+    CHECK(c->state() == State::idle);
+    CHECK(c->deadline_ms() == 1'000);
+    CHECK(c.in(get, 10) == Action::write);
+    CHECK(c->state() == State::writing);
+    CHECK(c->deadline_ms() == 10 + 4'000);
+    const std::string raw = c.unsent();
+    CHECK(c->output_bytes() == raw.size());
+    CHECK(raw.find("Thu, 01 Jan 1970") == std::string::npos);  // the real date, not the placeholder
+    CHECK(without_dates(raw) == ok());
+    CHECK(c.sent(raw.size(), 20) == Action::read);
+    CHECK(c->state() == State::idle);
+    CHECK(c->output_bytes() == 0);
+    CHECK(c->answers() == 1);
+    CHECK(c->deadline_ms() == 20 + 3'000);
+    CHECK(c.tell(Kind::eof, 30) == Action::close);
+    CHECK(c->outcome() == Outcome::answered);
 }
 
-TEST_CASE("pipelined requests are answered in order in one batch; HEAD has no body") {
-    Peer p;
-    p.open();
-    CHECK(p.in(get + "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n" + get) == Action::write);
-    const std::string out = p.take();
-    CHECK(count(out, "HTTP/1.1 200 OK") == 3);
-    CHECK(count(out, "OK\n") == 2);
-    CHECK(p.conn.answers() == 3);
-    CHECK(p.last == Action::read);
+TEST_CASE("pipelined requests are answered in one batch, in order; HEAD gets no body") {
+    Conn c;
+    CHECK(c.in(cat({get, head_req, get}), 5) == Action::write);
+    CHECK(c->answers() == 3);
+    CHECK(c.flush(6) == ok() + ok("", true) + ok());
+    CHECK(c.next == Action::read);
+    CHECK(c->state() == State::idle);
 }
 
-TEST_CASE("a huge pipelined input is answered in bounded batches, none lost") {
-    Peer p;
-    p.open();
-    std::string many;
-    constexpr int n = 5000;
-    for (int i = 0; i < n; ++i) many += get;
-    p.in(many);
-    int batches = 0;
-    while (p.last == Action::write) {
-        CHECK(p.conn.output_bytes() <= Connection::batch_bytes_max + 512);
-        p.take();
+TEST_CASE("5,000 pipelined requests in one input: batches near the batch limit, none lost") {
+    Conn c;
+    std::string input;
+    for (int i = 0; i < 5'000; ++i) input += get;
+    const std::size_t one = ok().size() - 6 + http::date_length;  // one answer's bytes
+    Action a = c.in(input, 1);
+    std::size_t batches = 0, seen = 0;
+    while (a == Action::write && batches < 1'000) {
+        CAPTURE(batches);
+        const std::string out = c.unsent();
+        CHECK(out.size() < Connection::batch_bytes_max + one);  // stops at the answer that reaches it
+        const std::size_t in_batch = test::count_of(out, "HTTP/1.1 200 OK\r\n");
+        CHECK(out.size() == in_batch * one);
+        seen += in_batch;
+        CHECK(c->answers() == seen);  // answered as written, not all at once
+        if (seen < 5'000) CHECK(out.size() >= Connection::batch_bytes_max);
         ++batches;
+        a = c.sent(out.size(), 2);
     }
+    CHECK(a == Action::read);
     CHECK(batches > 1);
-    CHECK(count(p.written, "HTTP/1.1 200 OK") == n);
-    CHECK(p.conn.answers() == n);
-    CHECK(p.last == Action::read);
+    CHECK(seen == 5'000);
+    CHECK(c->answers() == 5'000);
+    CHECK(c->state() == State::idle);
 }
 
-TEST_CASE("a request split at every byte is answered exactly once") {
-    for (std::size_t cut = 1; cut < get.size(); ++cut) {
-        CAPTURE(cut);
-        Peer p;
-        p.open();
-        CHECK(p.in(get.substr(0, cut)) == Action::read);
-        CHECK(p.conn.state() == State::head);
-        CHECK(p.in(get.substr(cut)) == Action::write);
-        CHECK(count(p.take(), "HTTP/1.1 200 OK") == 1);
+TEST_CASE("a request split at every byte, or sent a byte at a time, is answered exactly once") {
+    const std::string_view chunked =
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+    for (const std::string_view request : {get, post_5, chunked}) {
+        CAPTURE(request);
+        Conn c;
+        for (std::size_t k = 1; k < request.size(); ++k) {
+            CAPTURE(k);
+            c->open(0);
+            CHECK(c.in(request.substr(0, k), 1) == Action::read);
+            CHECK(c->answers() == 0);
+            CHECK(c.in(request.substr(k), 2) == Action::write);
+            CHECK(c->answers() == 1);
+            CHECK(c.flush(3) == ok());
+        }
+        c->open(0);
+        std::size_t writes = 0;
+        for (const char ch : request) writes += c.in({&ch, 1}, 1) == Action::write;
+        CHECK(writes == 1);
+        CHECK(c->answers() == 1);
+        CHECK(c.flush(2) == ok());
     }
-    Peer p;
-    p.open();
-    for (char ch : get) p.in(std::string(1, ch));
-    CHECK(count(p.take_all(), "HTTP/1.1 200 OK") == 1);
 }
 
-TEST_CASE("a head trickled in byte by byte past max-head gets 431") {
-    Config c = small_config();
-    c.max_head = 8000;
-    Peer p(c);
-    p.open();
-    p.in("GET / HTTP/1.1\r\n");
-    std::size_t sent = 16;
-    while (p.last == Action::read && sent < 9000) {
-        p.in(sent % 60 == 0 ? "\r\nX: " : "a");
-        ++sent;
+// A head of `size` bytes: one filler field, ending in the empty line unless `open_ended`.
+std::string long_head(std::size_t size, bool open_ended = false) {
+    std::string h = "GET / HTTP/1.1\r\nHost: x\r\nX-Fill: ";
+    h.append(size - h.size() - (open_ended ? 0 : 4), 'f');
+    if (!open_ended) h += "\r\n\r\n";
+    return h;
+}
+
+// Feeds `bytes` one at a time while the action is read; returns how many went in.
+std::size_t bytewise(Conn& c, std::string_view bytes) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);  // hang → failure
+    std::size_t n = 0;
+    while (n < bytes.size() && c->action() == Action::read) {
+        c.in(bytes.substr(n++, 1), 1);
+        if ((n & 0xffff) == 0 && std::chrono::steady_clock::now() > give_up) {
+            FAIL("a head a byte at a time is taking far too long: quadratic work?");
+        }
     }
-    CHECK(p.last == Action::write);
-    CHECK(starts_with(p.pending(), "HTTP/1.1 431 "));
-    CHECK(sent <= 8001);
+    return n;
 }
 
-TEST_CASE("a partial write keeps the rest, and the slices are the unsent tail") {
-    Peer p;
-    p.open();
-    p.in(get + get);
-    const std::string all = p.pending();
-    const std::string first = p.take(10);
-    CHECK(first == all.substr(0, 10));
-    CHECK(p.last == Action::write);
-    CHECK(p.conn.output_bytes() == all.size() - 10);
-    CHECK(p.pending() == all.substr(10));
-    p.take();
-    CHECK(p.written == all);
-    CHECK(p.last == Action::read);
+TEST_CASE("a head one byte at a time: answered at 8,000 bytes, 431 once it reaches max_head") {
+    Conn c;
+    REQUIRE(c.config.max_head == 8'192);
+    CHECK(bytewise(c, long_head(8'000)) == 8'000);
+    CHECK(c->answers() == 1);
+    CHECK(c.flush(2) == ok());
+
+    c->open(0);
+    CHECK(bytewise(c, long_head(9'000, true)) == c.config.max_head);
+    CHECK(c->state() == State::closing);
+    CHECK(c->answers() == 0);
+    CHECK(without_dates(c.unsent()) == c.error(Status::header_fields_too_large));
+    CHECK(c.in("more", 2) == Action::write);  // input after the 431 is not parsed
+    c.flush(3);
+    CHECK(c.next == Action::linger);
+    CHECK(c.tell(Kind::eof, 4) == Action::close);
+    CHECK(c->outcome() == Outcome::errors);
+
+    // Linear work: a 1 MiB head a byte at a time is a million small steps, not 5e11.
+    Config big = test::test_config();
+    big.max_head = 1 << 20;
+    Conn wide(big);
+    CHECK(bytewise(wide, long_head(big.max_head - 16)) == big.max_head - 16);
+    CHECK(wide->answers() == 1);
 }
 
-TEST_CASE("a large body is referenced from the shared answer, not copied") {
-    Config c = small_config();
-    c.response.body = std::string(100 * 1024, 'b');
-    Peer p(c);
-    p.open();
-    p.in(get);
+TEST_CASE("a partial write keeps write, and output() is exactly the unsent tail") {
+    for (const std::size_t body : {std::size_t{3}, std::size_t{100 * 1024}}) {
+        CAPTURE(body);
+        Config cfg = test::test_config();
+        cfg.response.body = std::string(body, 'b');
+        Conn c(cfg);
+        const std::string two = cat({get, get});
+        c.in(two, 0);
+        const std::size_t size = c->output_bytes(), head = c.unsent().find("\r\n\r\n") + 4;
+        for (const std::size_t k : {std::size_t{1}, head - 1, head, head + 1, size / 2, size - 1}) {
+            CAPTURE(k);
+            c->open(0);
+            c.in(two, 0);
+            const std::string before = c.unsent();
+            CHECK(c.sent(k, 100) == Action::write);
+            CHECK(c->deadline_ms() == 100 + 4'000);
+            CHECK(c->output_bytes() == before.size() - k);
+            CHECK(c.unsent() == before.substr(k));
+            Connection::Slice one[1];
+            REQUIRE(c->output(one, 1) == 1);
+            CHECK(std::string(one[0].data, one[0].size) == before.substr(k, one[0].size));
+            CHECK(c.sent(before.size() - k, 200) == Action::read);
+            CHECK(c->answers() == 2);
+        }
+    }
+}
+
+TEST_CASE("a large body is sent from the shared answer, not copied") {
+    Config cfg = test::test_config();
+    cfg.response.body = std::string(100 * 1024, 'L');
+    REQUIRE(cfg.response.body.size() > Connection::inline_body_max);
+    Conn c(cfg);
+    const std::string_view shared = c.rules.responses.answer(http::Framing::keep_alive, false).body;
+    c.in(cat({get, head_req, get}), 0);
     Connection::Slice s[Connection::max_slices];
-    const std::size_t n = p.conn.output(s, Connection::max_slices);
-    const auto& shared = p.rules.responses.answer(okserve::http::Framing::keep_alive, false).body;
-    bool referenced = false;
-    for (std::size_t i = 0; i < n; ++i) referenced = referenced || s[i].data == shared.data();
-    CHECK(referenced);
-    p.take(1000);  // part of the head: the body is still the shared one
-    CHECK(p.pending().size() == p.conn.output_bytes());
-    p.take_all();
-    CHECK(p.written.size() > 100 * 1024);
-    CHECK(p.written.substr(p.written.size() - 100 * 1024) == c.response.body);
+    // GET's head, the body, HEAD's head and the second GET's head in one slice, the body.
+    REQUIRE(c->output(s, Connection::max_slices) == 4);
+    CHECK(s[1].data == shared.data());
+    CHECK(s[1].size == shared.size());
+    CHECK(s[2].size < 1'000);
+    CHECK(s[3].data == shared.data());
+    CHECK(s[3].size == shared.size());
+    CHECK(c->output_bytes() == s[0].size + s[1].size + s[2].size + s[3].size);
+    c.sent(s[0].size + 1'000, 1);
+    REQUIRE(c->output(s, Connection::max_slices) == 3);
+    CHECK(s[0].data == shared.data() + 1'000);  // mid-body: still the shared bytes
+    CHECK(s[0].size == shared.size() - 1'000);
+    CHECK(s[2].data == shared.data());
 }
 
-TEST_CASE("Connection: close is answered, then the connection closes") {
-    Peer p;
-    p.open();
-    p.in("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    CHECK(p.conn.state() == State::closing);
-    CHECK(p.take().find("\r\nConnection: close\r\n") != std::string::npos);
-    CHECK(p.last == Action::close);
-    CHECK(p.conn.outcome() == Outcome::answered);
-}
-
-TEST_CASE("bytes after a closing request make it linger instead of resetting") {
-    Peer p;
-    p.open();
-    p.in("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n");
-    CHECK(count(p.take(), "HTTP/1.1 200") == 1);
-    CHECK(p.last == Action::linger);
-    CHECK(p.conn.action() == Action::read);  // after the shutdown, read and discard
-    CHECK(p.conn.state() == State::lingering);
-    CHECK(p.conn.deadline_ms() == 0 + 500);
-    CHECK(p.in("more bytes, discarded") == Action::read);
-    CHECK(p.event(Kind::eof) == Action::close);
-    CHECK(p.conn.outcome() == Outcome::answered);
-}
-
-TEST_CASE("HTTP/1.0, --close and --max-requests frame the last answer with close") {
-    SUBCASE("HTTP/1.0 without keep-alive") {
-        Peer p;
-        p.open();
-        p.in("GET / HTTP/1.0\r\n\r\n");
-        CHECK(p.take().find("Connection: close") != std::string::npos);
-        CHECK(p.last == Action::close);
-    }
-    SUBCASE("HTTP/1.0 with keep-alive") {
-        Peer p;
-        p.open();
-        p.in("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
-        CHECK(p.take().find("Connection: keep-alive") != std::string::npos);
-        CHECK(p.last == Action::read);
-    }
-    SUBCASE("--close") {
-        Config c = small_config();
-        c.close = true;
-        Peer p(c);
-        p.open();
-        p.in(get);
-        CHECK(p.take().find("Connection: close") != std::string::npos);
-        CHECK(p.last == Action::close);
-    }
-    SUBCASE("--max-requests 2") {
-        Config c = small_config();
-        c.max_requests = 2;
-        Peer p(c);
-        p.open();
-        p.in(get);
-        CHECK(p.take().find("Connection: close") == std::string::npos);
-        p.in(get + get);
-        const std::string out = p.take_all();
-        CHECK(count(out, "HTTP/1.1 200") == 1);  // the third request is never answered
-        CHECK(out.find("Connection: close") != std::string::npos);
-        CHECK(p.last == Action::linger);         // it was unread input: no reset
-        CHECK(p.conn.answers() == 2);
+TEST_CASE("Connection: close: the answer says so; close after it, or linger when bytes followed") {
+    for (const bool trailing : {false, true}) {
+        CAPTURE(trailing);
+        Conn c;
+        CHECK(c.in(trailing ? cat({get_close, get}) : std::string(get_close), 10) == Action::write);
+        CHECK(c->state() == State::closing);
+        CHECK(c.flush(20) == ok(close_field));
+        if (trailing) {
+            CHECK(c.next == Action::linger);
+            CHECK(c->action() == Action::read);
+            CHECK(c->state() == State::lingering);
+            CHECK(c->deadline_ms() == 20 + 5'000);
+            CHECK(c.in(get, 30) == Action::read);  // discarded
+            CHECK(c->output_bytes() == 0);
+            CHECK(c.tell(Kind::eof, 40) == Action::close);
+        }
+        CHECK(c.next == (trailing ? Action::linger : Action::close));
+        CHECK(c->state() == State::closed);
+        CHECK(c->outcome() == Outcome::answered);
+        CHECK(c->answers() == 1);
     }
 }
 
-TEST_CASE("a malformed request gets 400, then a linger, counted as an error") {
-    Peer p;
-    p.open();
-    p.in("GET / HTTP/1.1\r\nBad Name: x\r\n\r\n");
-    CHECK(p.conn.state() == State::closing);
-    CHECK(starts_with(p.take(), "HTTP/1.1 400 "));
-    CHECK(p.last == Action::linger);
-    CHECK(p.event(Kind::eof) == Action::close);
-    CHECK(p.conn.outcome() == Outcome::errors);
-}
-
-TEST_CASE("Expect: 100-continue is answered before the body arrives") {
-    Peer p;
-    p.open();
-    p.in("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
-    CHECK(p.last == Action::write);
-    CHECK(p.take() == "HTTP/1.1 100 Continue\r\n\r\n");
-    CHECK(p.last == Action::read);
-    CHECK(p.conn.state() == State::body);
-    p.in("hello");
-    CHECK(starts_with(p.take(), "HTTP/1.1 200 OK"));
-}
-
-TEST_CASE("timers: each state has its own deadline and its own ending") {
-    SUBCASE("a connection that never sends: header timeout from the accept, no answer") {
-        Peer p;
-        p.open(10);
-        CHECK(p.at(1009) == Action::read);  // early: nothing happens
-        CHECK(p.at(1010) == Action::close);
-        CHECK(p.written.empty());
-        CHECK(p.conn.outcome() == Outcome::timed_out);
-    }
-    SUBCASE("idle keep-alive: closes silently, counted answered") {
-        Peer p;
-        p.open(0);
-        p.now = 50;
-        p.in(get);
-        p.take();
-        CHECK(p.conn.deadline_ms() == 50 + 3000);
-        CHECK(p.at(3049) == Action::read);
-        CHECK(p.at(3050) == Action::close);
-        CHECK(p.conn.outcome() == Outcome::answered);
-        CHECK(count(p.written, "HTTP/1.1") == 1);
-    }
-    SUBCASE("mid-head: the header timeout runs from the request's first byte, then 408") {
-        Peer p;
-        p.open(0);
-        p.in(get);
-        p.take();
-        p.now = 2000;
-        p.in("GET / HT");
-        CHECK(p.conn.state() == State::head);
-        CHECK(p.conn.deadline_ms() == 2000 + 1000);
-        p.now = 2500;
-        p.in("TP/1.1\r\n");  // more bytes do not move it
-        CHECK(p.conn.deadline_ms() == 3000);
-        CHECK(p.at(3000) == Action::write);
-        CHECK(starts_with(p.take(), "HTTP/1.1 408 "));
-        CHECK(p.last == Action::linger);
-        CHECK(p.at(3000 + 500) == Action::close);  // the linger timeout
-        CHECK(p.conn.outcome() == Outcome::timed_out);
-    }
-    SUBCASE("mid-body: the body timeout runs from the last body byte") {
-        Peer p;
-        p.open(0);
-        p.in("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab");
-        CHECK(p.conn.state() == State::body);
-        CHECK(p.conn.deadline_ms() == 0 + 2000);
-        p.now = 1500;
-        p.in("cd");
-        CHECK(p.conn.deadline_ms() == 1500 + 2000);
-        CHECK(p.at(3499) == Action::read);
-        CHECK(p.at(3500) == Action::write);
-        CHECK(starts_with(p.take(), "HTTP/1.1 408 "));
-        p.event(Kind::eof);
-        CHECK(p.conn.outcome() == Outcome::timed_out);
-    }
-    SUBCASE("a write the client does not take: write timeout from the last progress") {
-        Peer p;
-        p.open(0);
-        p.in(get);
-        CHECK(p.conn.deadline_ms() == 4000);
-        p.now = 1000;
-        p.take(5);
-        CHECK(p.conn.deadline_ms() == 1000 + 4000);
-        CHECK(p.at(4999) == Action::write);
-        CHECK(p.at(5000) == Action::close);
-        CHECK(p.conn.outcome() == Outcome::timed_out);
+TEST_CASE("framing: HTTP/1.0, --close and --max-requests decide which answer closes") {
+    struct Row {
+        const char* name;
+        bool close;
+        std::uint64_t max_requests;
+        std::string_view request;
+        std::vector<std::string> answers;  // one request per answer
+        Action last;
+    };
+    const std::string ka = "Connection: keep-alive\r\n";
+    const Row rows[] = {
+        {"1.0 without keep-alive", false, 0, "GET / HTTP/1.0\r\n\r\n", {ok(close_field)}, Action::close},
+        {"1.0 with keep-alive", false, 0, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", {ok(ka), ok(ka)},
+         Action::read},
+        {"1.1 keeps alive", false, 0, get, {ok(), ok(), ok()}, Action::read},
+        {"--close", true, 0, get, {ok(close_field)}, Action::close},
+        {"max_requests 2", false, 2, get, {ok(), ok(close_field)}, Action::close},
+    };
+    for (const Row& row : rows) {
+        CAPTURE(row.name);
+        Config cfg = test::test_config();
+        cfg.close = row.close;
+        cfg.max_requests = row.max_requests;
+        Conn c(cfg);
+        for (const std::string& expected : row.answers) {
+            REQUIRE(c.next == Action::read);
+            CHECK(c.in(row.request, 1) == Action::write);
+            CHECK(c.flush(2) == expected);
+        }
+        CHECK(c.next == row.last);
+        CHECK(c->answers() == row.answers.size());
     }
 }
 
-TEST_CASE("an empty line after a request keeps the connection idle: no 408 at the timeout") {
-    Peer p;
-    p.open(0);
-    p.in("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok\r\n");
-    p.take();
-    CHECK(p.conn.state() == State::idle);
-    CHECK(p.at(3000) == Action::close);
-    CHECK(p.written.find("408") == std::string::npos);
-    CHECK(p.conn.outcome() == Outcome::answered);
-}
-
-TEST_CASE("drain and evict") {
-    SUBCASE("drain closes an idle connection at once") {
-        Peer p;
-        p.open();
-        p.in(get);
-        p.take();
-        CHECK(p.event(Kind::drain) == Action::close);
-        CHECK(p.conn.outcome() == Outcome::answered);
-    }
-    SUBCASE("drain mid-request: the answer says close") {
-        Peer p;
-        p.open();
-        p.in("GET / HTTP/1.1\r\n");
-        CHECK(p.event(Kind::drain) == Action::read);
-        p.in("Host: x\r\n\r\n");
-        CHECK(p.take().find("Connection: close") != std::string::npos);
-        CHECK(p.last == Action::close);
-    }
-    SUBCASE("drain while a keep-alive answer is being written: closes once it is out") {
-        Peer p;
-        p.open();
-        p.in(get);
-        CHECK(p.event(Kind::drain) == Action::write);  // told once, mid-write
-        p.take();
-        CHECK(p.last == Action::close);  // not idle until the keep-alive timeout
-        CHECK(p.conn.outcome() == Outcome::answered);
-    }
-    SUBCASE("evict closes an idle keep-alive connection and leaves a busy one alone") {
-        Peer idle;
-        idle.open();
-        idle.in(get);
-        idle.take();
-        CHECK(idle.conn.reusable_idle());
-        CHECK(idle.event(Kind::evict) == Action::close);
-        CHECK(idle.conn.outcome() == Outcome::answered);
-        Peer busy;
-        busy.open();
-        busy.in("GET / HTTP/1.1\r\n");
-        CHECK_FALSE(busy.conn.reusable_idle());
-        CHECK(busy.event(Kind::evict) == Action::read);
-        Peer fresh;
-        fresh.open();
-        CHECK_FALSE(fresh.conn.reusable_idle());  // never answered: not a keep-alive one
+TEST_CASE("a malformed request gets its 4xx, then the connection lingers; counted errors") {
+    const std::pair<std::string_view, Status> rows[] = {
+        {"\x16\x03\x01\x02\xfc\x03\x03", Status::bad_request},  // a TLS hello
+        {"GET / HTTP/1.1\r\nHost x\r\n\r\n", Status::bad_request},
+        {"GET / HTTP/2.0\r\n\r\n", Status::version_not_supported},
+        {"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", Status::bad_request},
+    };
+    for (const auto& [input, status] : rows) {
+        CAPTURE(input);
+        Conn c;
+        CHECK(c.in(input, 1) == Action::write);
+        CHECK(c->state() == State::closing);
+        CHECK(c.flush(2) == c.error(status));
+        CHECK(c.next == Action::linger);
+        CHECK(c->state() == State::lingering);
+        CHECK(c.tell(Kind::eof, 3) == Action::close);
+        CHECK(c->outcome() == Outcome::errors);
+        CHECK(c->answers() == 0);
     }
 }
 
-TEST_CASE("EOF and failures") {
-    SUBCASE("EOF while answers are pending: they are still written, then close") {
-        Peer p;
-        p.open();
-        p.in(get);
-        CHECK(p.event(Kind::eof) == Action::write);
-        CHECK(starts_with(p.take(), "HTTP/1.1 200"));
-        CHECK(p.last == Action::close);
-        CHECK(p.conn.outcome() == Outcome::answered);
-    }
-    SUBCASE("EOF before any answer: closed by the client") {
-        Peer p;
-        p.open();
-        p.in("GET / HT");
-        CHECK(p.event(Kind::eof) == Action::close);
-        CHECK(p.conn.outcome() == Outcome::closed_by_client);
-    }
-    SUBCASE("a reset after answers is answered; an unexpected error is an error") {
-        Peer p;
-        p.open();
-        p.in(get);
-        p.take();
-        CHECK(p.conn.on({.kind = Kind::failed, .now_ms = 0, .client_gone = true}) == Action::close);
-        CHECK(p.conn.outcome() == Outcome::answered);
-        Peer q;
-        q.open();
-        CHECK(q.conn.on({.kind = Kind::failed, .now_ms = 0, .client_gone = false}) == Action::close);
-        CHECK(q.conn.outcome() == Outcome::errors);
+TEST_CASE("Expect: 100-continue: 100 Continue before the body, the answer after it") {
+    Conn c;
+    CHECK(c.in("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n", 10) ==
+          Action::write);
+    CHECK(c.unsent() == "HTTP/1.1 100 Continue\r\n\r\n");
+    CHECK(c->answers() == 0);
+    c.flush(20);
+    CHECK(c.next == Action::read);
+    CHECK(c->state() == State::body);
+    CHECK(c->deadline_ms() == 20 + 2'000);
+    CHECK(c.in("hel", 30) == Action::read);
+    CHECK(c.in("lo", 40) == Action::write);
+    CHECK(c.flush(50) == ok());
+    CHECK(c->answers() == 1);
+}
+
+TEST_CASE("timers: each waiting state's deadline, exactly; early timeouts change nothing") {
+    // One thing the client or the socket does: input, or `sent` bytes taken (all: npos).
+    struct Step {
+        std::int64_t now;
+        std::string_view input;
+        std::size_t sent = 0;
+    };
+    constexpr std::size_t all = std::string_view::npos;
+    struct Row {
+        const char* name;
+        std::vector<Step> steps;  // leave the connection waiting for its deadline
+        State waiting;
+        std::int64_t deadline;
+        Status answer;  // written at the deadline (then linger); none: the deadline closes
+        Outcome outcome;
+    };
+    const std::string_view get_crlf = "GET / HTTP/1.1\r\nHost: x\r\n\r\n\r\n";
+    const std::string_view body_10 = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc";
+    const Row rows[] = {
+        {"never sends: header timeout from open", {},
+         State::idle, 1'000, Status::none, Outcome::timed_out},
+        {"idle keep-alive: from the answer sent", {{10, get}, {20, "", all}},
+         State::idle, 20 + 3'000, Status::none, Outcome::answered},
+        {"mid-head: from the first byte, not the last", {{500, "GE"}, {1'400, "T / HTTP/1.1\r\nHo"}},
+         State::head, 500 + 1'000, Status::request_timeout, Outcome::timed_out},
+        {"mid-head after an answer", {{10, get}, {20, "", all}, {500, "GE"}, {1'400, "T / HTTP/1.1\r\nHo"}},
+         State::head, 500 + 1'000, Status::request_timeout, Outcome::timed_out},
+        {"mid-body: from the last body byte", {{100, body_10}, {1'500, "def"}},
+         State::body, 1'500 + 2'000, Status::request_timeout, Outcome::timed_out},
+        {"blocked write: from the last progress", {{0, get}, {3'000, "", 5}},
+         State::writing, 3'000 + 4'000, Status::none, Outcome::timed_out},
+        {"blocked last write: from the last progress", {{0, get_close}, {3'000, "", 5}},
+         State::closing, 3'000 + 4'000, Status::none, Outcome::timed_out},
+        {"lingering: from its start, not extended by input", {{0, "BREW\r\n\r\n"}, {10, "", all}, {3'000, "x"}},
+         State::lingering, 10 + 5'000, Status::none, Outcome::errors},
+        {"an empty line after a keep-alive request: idle, closed silently", {{10, get_crlf}, {20, "", all}},
+         State::idle, 20 + 3'000, Status::none, Outcome::answered},
+        {"empty lines later: idle, keep-alive again from them", {{10, get}, {20, "", all}, {500, "\r\n\r\n"}},
+         State::idle, 500 + 3'000, Status::none, Outcome::answered},
+    };
+    for (const Row& row : rows) {
+        CAPTURE(row.name);
+        Conn c;
+        for (const Step& step : row.steps) {
+            if (!step.input.empty()) c.in(step.input, step.now);
+            else c.sent(step.sent == all ? c->output_bytes() : step.sent, step.now);
+        }
+        CHECK(c->state() == row.waiting);
+        CHECK(c->deadline_ms() == row.deadline);
+        const Action a = c->action();
+        const std::size_t out = c->output_bytes();
+        CHECK(c.tell(Kind::timeout, row.deadline - 1) == a);
+        CHECK(c->state() == row.waiting);
+        CHECK(c->deadline_ms() == row.deadline);
+        CHECK(c->output_bytes() == out);
+        if (row.answer == Status::none) {
+            CHECK(c.tell(Kind::timeout, row.deadline) == Action::close);  // nothing written
+        } else {
+            CHECK(c.tell(Kind::timeout, row.deadline) == Action::write);
+            CHECK(c->state() == State::closing);
+            CHECK(c.flush(row.deadline + 100) == c.error(row.answer));
+            CHECK(c.next == Action::linger);
+            CHECK(c->deadline_ms() == row.deadline + 100 + 5'000);
+            CHECK(c.tell(Kind::timeout, c->deadline_ms()) == Action::close);
+        }
+        CHECK(c->state() == State::closed);
+        CHECK(c->outcome() == row.outcome);
     }
 }
 
-TEST_CASE("reject answers 503 with Retry-After, lingers, and counts rejected") {
-    Peer p;
-    p.now = 0;
-    p.last = p.conn.reject(0);
-    CHECK(p.last == Action::write);
-    const std::string out = p.take();
-    CHECK(starts_with(out, "HTTP/1.1 503 "));
-    CHECK(out.find("Retry-After: 1\r\n") != std::string::npos);
-    CHECK(p.last == Action::linger);
-    CHECK(p.at(500) == Action::close);
-    CHECK(p.conn.outcome() == Outcome::rejected);
+TEST_CASE("drain: idle closes at once; a request under way is answered with Connection: close") {
+    SUBCASE("idle before any request: closed, counted timed out (it sent nothing)") {
+        Conn c;
+        CHECK(c.tell(Kind::drain, 5) == Action::close);
+        CHECK(c->outcome() == Outcome::timed_out);
+    }
+    SUBCASE("idle after an answer: closed, answered") {
+        Conn c;
+        c.in(get, 1);
+        c.flush(2);
+        CHECK(c.tell(Kind::drain, 5) == Action::close);
+        CHECK(c->outcome() == Outcome::answered);
+    }
+    SUBCASE("mid-head and mid-body: the answer closes") {
+        for (const std::size_t cut : {std::size_t{3}, post_5.size() - 2}) {
+            CAPTURE(cut);
+            Conn c;
+            CHECK(c.in(post_5.substr(0, cut), 1) == Action::read);
+            CHECK(c.tell(Kind::drain, 2) == Action::read);
+            CHECK(c.in(post_5.substr(cut), 3) == Action::write);
+            CHECK(c.flush(4) == ok(close_field));
+            CHECK(c.next == Action::close);
+            CHECK(c->outcome() == Outcome::answered);
+        }
+    }
+    SUBCASE("while a keep-alive answer is being written: closes once it is sent") {
+        // Modes tell a connection of the drain once; one that goes idle afterwards must
+        // not wait there for the keep-alive timeout (longer than the drain timeout).
+        Conn c;
+        CHECK(c.in(get, 1) == Action::write);
+        CHECK(c.tell(Kind::drain, 2) == Action::write);
+        CHECK(c.flush(3) == ok());  // queued before the drain: its framing stays
+        CHECK(c.next == Action::close);
+        CHECK(c->outcome() == Outcome::answered);
+    }
 }
 
-TEST_CASE("a closed connection stays closed, and open() starts afresh") {
-    Peer p;
-    p.open();
-    p.in("GET / HTTP/1.1\r\nBad Name: x\r\n\r\n");
-    p.take();
-    p.event(Kind::eof);
-    REQUIRE(p.conn.state() == State::closed);
-    CHECK(p.in(get) == Action::close);
-    CHECK(p.event(Kind::timeout) == Action::close);
-    CHECK(p.open(7) == Action::read);
-    CHECK(p.conn.answers() == 0);
-    CHECK(p.in(get) == Action::write);
-    CHECK(starts_with(p.take(), "HTTP/1.1 200"));
-    CHECK(p.conn.outcome() == Outcome::answered);
+TEST_CASE("evict closes an idle keep-alive connection and nothing else") {
+    Conn c;
+    CHECK_FALSE(c->reusable_idle());
+    CHECK(c.tell(Kind::evict, 1) == Action::read);  // no answer yet: not idle keep-alive
+    CHECK(c.in(get, 2) == Action::write);
+    CHECK(c.tell(Kind::evict, 3) == Action::write);
+    c.flush(4);
+    CHECK(c.in("GET", 5) == Action::read);
+    CHECK_FALSE(c->reusable_idle());
+    CHECK(c.tell(Kind::evict, 6) == Action::read);
+    CHECK(c->state() == State::head);
+    CHECK(c.in(" / HTTP/1.1\r\nHost: x\r\n\r\n", 7) == Action::write);
+    c.flush(8);
+    CHECK(c->reusable_idle());
+    CHECK(c.tell(Kind::evict, 9) == Action::close);
+    CHECK(c->outcome() == Outcome::answered);
+    CHECK(c->answers() == 2);
+}
+
+TEST_CASE("EOF and socket failures: pending output is finished, outcomes follow what was answered") {
+    struct Row {
+        const char* name;
+        std::string_view before;  // fed after open; a complete request is answered and sent
+        Kind kind;
+        bool client_gone;
+        Outcome outcome;
+    };
+    const Row rows[] = {
+        {"EOF idle, nothing asked", "", Kind::eof, false, Outcome::closed_by_client},
+        {"EOF mid-head", "GET / HT", Kind::eof, false, Outcome::closed_by_client},
+        {"EOF idle after an answer", get, Kind::eof, false, Outcome::answered},
+        {"reset before any answer", "GET", Kind::failed, true, Outcome::closed_by_client},
+        {"reset after an answer", get, Kind::failed, true, Outcome::answered},
+        {"other failure, nothing asked", "", Kind::failed, false, Outcome::errors},
+        {"other failure after an answer", get, Kind::failed, false, Outcome::errors},
+    };
+    for (const Row& row : rows) {
+        CAPTURE(row.name);
+        Conn c;
+        if (!row.before.empty() && c.in(row.before, 1) == Action::write) c.flush(2);
+        CHECK(c->on({.kind = row.kind, .now_ms = 3, .client_gone = row.client_gone}) == Action::close);
+        CHECK(c->outcome() == row.outcome);
+        CHECK(c->state() == State::closed);
+    }
+
+    Conn c;
+    CHECK(c.in(get, 1) == Action::write);
+    const std::string pending = c.unsent();
+    CHECK(c.tell(Kind::eof, 2) == Action::write);  // the peer may still read
+    CHECK(c.unsent() == pending);
+    CHECK(c.flush(3) == ok());
+    CHECK(c.next == Action::close);
+    CHECK(c->outcome() == Outcome::answered);
+}
+
+TEST_CASE("reject: a 503 with Retry-After, then linger; counted rejected") {
+    Conn c;
+    CHECK(c->reject(0) == Action::write);
+    CHECK(c->state() == State::closing);
+    const std::string out = without_dates(c.unsent());
+    CHECK(out == c.error(Status::service_unavailable));
+    CHECK(out.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0) == 0);
+    CHECK(out.find("\r\nRetry-After: 1\r\n") != std::string::npos);
+    CHECK(out.find("\r\nConnection: close\r\n") != std::string::npos);
+    c.flush(10);
+    CHECK(c.next == Action::linger);
+    CHECK(c->deadline_ms() == 10 + 5'000);
+    CHECK(c.tell(Kind::eof, 20) == Action::close);
+    CHECK(c->outcome() == Outcome::rejected);
+    CHECK(c->answers() == 0);
+}
+
+TEST_CASE("open() after a connection ends, or in the middle of one, starts afresh") {
+    Conn c;
+    c.in("NOT HTTP\r\n\r\n", 1);
+    c.flush(2);
+    c.tell(Kind::eof, 3);
+    REQUIRE(c->outcome() == Outcome::errors);
+    CHECK(c.in(get, 4) == Action::close);  // closed stays closed
+
+    CHECK(c->open(10'000) == Action::read);  // left mid-way: answers unsent, a head half there
+    c.in(cat({get, get_close, "GET /half HT"}), 10'001);
+    CHECK(c->output_bytes() > 0);
+
+    CHECK(c->open(20'000) == Action::read);
+    CHECK(c->state() == State::idle);
+    CHECK(c->deadline_ms() == 20'000 + 1'000);
+    CHECK(c->output_bytes() == 0);
+    CHECK(c->answers() == 0);
+    CHECK(c->outcome() == Outcome::answered);
+    CHECK(c.in(get, 20'001) == Action::write);
+    CHECK(c.flush(20'002) == ok());  // keep-alive again, one answer: nothing left over
+    CHECK(c.next == Action::read);
+    CHECK(c->answers() == 1);
 }
 
 }  // TEST_SUITE
+
+}  // namespace
+}  // namespace okserve
