@@ -211,6 +211,27 @@ std::chrono::milliseconds parse_duration(const std::string& flag, const std::str
     return std::chrono::milliseconds(static_cast<long long>(std::ceil(v * scale)));
 }
 
+void parse_host_port(const std::string& flag, const std::string& text, std::string& host, std::uint16_t& port) {
+    const auto fail = [&] { bad(flag, "'" + text + "' is not ADDR:PORT (127.0.0.1:9090, [::1]:9090)"); };
+    std::string h, p;
+    if (!text.empty() && text[0] == '[') {
+        const std::size_t close = text.find(']');
+        if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') fail();
+        h = text.substr(1, close - 1);
+        p = text.substr(close + 2);
+    } else {
+        const std::size_t colon = text.rfind(':');
+        if (colon == std::string::npos || text.find(':') != colon) fail();
+        h = text.substr(0, colon);
+        p = text.substr(colon + 1);
+    }
+    if (h.empty() || p.empty()) fail();
+    for (char ch : h)
+        if (std::isspace(static_cast<unsigned char>(ch)) || ch == '/' || ch == '[' || ch == ']') fail();
+    port = static_cast<std::uint16_t>(parse_uint(flag, p, 0, 65535));
+    host = h;
+}
+
 std::string check_mode_flags(Mode mode, const std::vector<std::string>& given) {
     struct Unused {
         Mode mode;
@@ -242,9 +263,41 @@ std::string check_mode_flags(Mode mode, const std::vector<std::string>& given) {
     return {};
 }
 
+namespace {
+
+// okserve probe [URL] [--timeout T]
+CommandLine parse_probe(int argc, const char* const* argv) {
+    CommandLine cl;
+    cl.action = Command::probe;
+    bool have_url = false;
+    for (int i = 2; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (arg == "-h" || arg == "--help") {
+            cl.action = Command::help;
+            return cl;
+        }
+        if (arg == "--timeout" || arg.rfind("--timeout=", 0) == 0) {
+            std::string v;
+            if (arg.size() > 9) v = arg.substr(10);
+            else if (i + 1 < argc) v = argv[++i];
+            else bad("--timeout", "needs a value");
+            cl.probe.timeout = parse_duration("--timeout", v);
+            continue;
+        }
+        if (arg.rfind("-", 0) == 0) throw UsageError("okserve probe: unknown option '" + arg + "' (usage: okserve probe [URL] [--timeout T])");
+        if (have_url) throw UsageError("okserve probe: one URL only ('" + arg + "' is a second)");
+        cl.probe.url = arg;
+        have_url = true;
+    }
+    return cl;
+}
+
+}  // namespace
+
 CommandLine parse_command_line(int argc, const char* const* argv) {
     CommandLine cl;
     std::vector<std::string> given;  // long names of the flags set, from argv or environment
+    if (argc >= 2 && std::string_view(argv[1]) == "probe") return parse_probe(argc, argv);
     apply_environment(cl.config, given);
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
@@ -326,6 +379,21 @@ HTTP
       --write-timeout T       a blocked answer may wait T                  [10s]
       --linger-timeout T      after an error answer, drain input for T      [2s]
       --drain-timeout T       on SIGINT/SIGTERM, wait T for connections    [10s]
+      --drain-delay T         on SIGTERM, serve on for T first while the
+                              admin /ready says 503 (load balancers leave)  [0]
+Traffic
+      --work SPEC             simulated work per request, before its answer:
+                              sleep:50ms, spin:200us, sleep:exp:10ms,
+                              spin:exp:100us (exponential, that mean)    [none]
+      --rate-limit RPS        requests per second over the server; beyond it
+                              429 with Retry-After, connection kept [no limit]
+      --rate-burst N          requests let through at once      [RPS/10, >= 1]
+      --access-log FILE       one common-log-format line per request   [none]
+Admin
+      --admin ADDR:PORT       admin listener: /metrics (Prometheus),
+                              /stats.json, /events, /health, /ready, and the
+                              live page at /                              [off]
+      --admin-interval T      snapshot period for /events and stats      [1s]
 Answer
   -s, --status CODE           status code, 200..599 (1xx are interim answers,
                               not final ones)                              [200]
@@ -337,6 +405,10 @@ Answer
 Other
   -h, --help                  this text
   -V, --version               version
+
+usage: okserve probe [URL] [--timeout T]
+  One GET to URL (default http://127.0.0.1:8080/): exit 0 on a 2xx answer within T
+  (default 2s), else exit 1 with one line saying why. For container health checks.
 
 Durations: 500ms, 2s, 1.5 (seconds), 1m. Every option can also come from the
 environment as OKSERVE_<NAME> (OKSERVE_PORT, OKSERVE_WORKERS, OKSERVE_QUEUE, ...);

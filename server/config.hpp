@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "server/http/response.hpp"
+#include "server/work.hpp"
 
 namespace okserve {
 
@@ -46,14 +47,36 @@ struct Config {
     std::chrono::milliseconds write_timeout{10'000};
     std::chrono::milliseconds linger_timeout{2'000};
     std::chrono::milliseconds drain_timeout{10'000};
+    std::chrono::milliseconds drain_delay{0};  // SIGTERM: keep serving this long, /ready says 503
+
+    // The admin listener (--admin ADDR:PORT): metrics, stats, events, probes, the live page.
+    bool admin = false;
+    std::string admin_host = "127.0.0.1";
+    std::uint16_t admin_port = 9090;
+    std::chrono::milliseconds admin_interval{1'000};
+
+    WorkSpec work;                   // --work: simulated cost of each request
+    double rate_limit = 0;           // requests/second over the server; 0: unlimited
+    std::uint64_t rate_burst = 0;    // 0: a tenth of a second's worth (at least 1)
+    std::string access_log;          // empty: none
 };
 
-enum class Command : std::uint8_t { run, help, version };
+// The probe subcommand: `okserve probe [URL] [--timeout T]`.
+struct ProbeOptions {
+    std::string url = "http://127.0.0.1:8080/";
+    std::chrono::milliseconds timeout{2'000};
+};
+
+enum class Command : std::uint8_t { run, help, version, probe };
 
 struct CommandLine {
     Command action = Command::run;
     Config config;
+    ProbeOptions probe;
 };
+
+// "ADDR:PORT" ("127.0.0.1:9090", "[::1]:9090", "localhost:0"): throws UsageError naming flag.
+void parse_host_port(const std::string& flag, const std::string& text, std::string& host, std::uint16_t& port);
 
 // The flags a mode has no use for: given with that mode, they are refused (exit 2) rather
 // than silently ignored. Empty when all is well, else the one-line message.

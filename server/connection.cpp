@@ -2,6 +2,8 @@
 // keep-alive, header, body, write and linger timers, and the one place an outcome is set.
 #include "server/connection.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace okserve {
@@ -10,7 +12,28 @@ namespace okserve {
 
 using Kind = Connection::Event::Kind;
 
-ConnectionRules::ConnectionRules(const Config& cfg) : config(cfg), responses(cfg.response) {}
+namespace {
+
+std::unique_ptr<RateLimiter> make_limiter(const Config& cfg) {
+    if (cfg.rate_limit <= 0) return nullptr;
+    const double tenth = std::ceil(cfg.rate_limit / 10);
+    const std::uint64_t burst = cfg.rate_burst != 0 ? cfg.rate_burst : static_cast<std::uint64_t>(std::max(1.0, tenth));
+    return std::make_unique<RateLimiter>(cfg.rate_limit, burst);
+}
+
+// The request line at the start of data (after any empty lines a client may send first).
+std::string_view first_line(std::string_view data) noexcept {
+    const std::size_t begin = data.find_first_not_of("\r\n");
+    if (begin == std::string_view::npos) return {};
+    data.remove_prefix(begin);
+    const std::size_t end = data.find_first_of("\r\n");
+    return data.substr(0, std::min(end, std::size_t{1024}));
+}
+
+}  // namespace
+
+ConnectionRules::ConnectionRules(const Config& cfg)
+    : config(cfg), limiter(make_limiter(cfg)), responses(cfg.response, limiter ? limiter->retry_after_s() : 1) {}
 
 Connection::Connection(const ConnectionRules& rules) noexcept
     : rules_(&rules), parser_(http::Limits{rules.config.max_head, rules.config.max_body}) {}
@@ -19,7 +42,12 @@ Connection::Action Connection::open(std::int64_t now) noexcept {
     parser_.reset();
     in_.clear();
     clear_output();
-    answers_ = 0;
+    answers_ = limited_ = answers_reported_ = limited_reported_ = 0;
+    event_ns_ = head_started_ns_ = batch_first_ns_ = batch_start_sum_ns_ = 0;
+    batch_answers_ = 0;
+    finished_ = {};
+    peer_.clear();
+    request_line_.clear();
     outcome_ = Outcome::answered;
     error_outcome_ = Outcome::errors;
     close_after_ = error_answered_ = unread_input_ = peer_eof_ = draining_ = false;
@@ -36,10 +64,14 @@ Connection::Action Connection::reject(std::int64_t now) noexcept {
 
 Connection::Action Connection::on(const Event& e) noexcept {
     if (state_ == State::closed) return Action::close;
+    finished_ = {};
+    const std::int64_t ns = e.now_ns != 0 ? e.now_ns : e.now_ms * 1'000'000;
     switch (e.kind) {
-        case Kind::input: return on_input(e.bytes, e.now_ms);
+        case Kind::input:
+            event_ns_ = ns;
+            return on_input(e.bytes, e.now_ms);
         case Kind::eof: return on_eof(e.now_ms);
-        case Kind::sent: return on_sent(e.count, e.now_ms);
+        case Kind::sent: return on_sent(e.count, e.now_ms, ns);
         case Kind::timeout: return on_timeout(e.now_ms);
         case Kind::drain: return on_drain(e.now_ms);
         case Kind::evict: return reusable_idle() ? finish(Outcome::answered) : action_;
@@ -87,12 +119,27 @@ Connection::Action Connection::on_input(std::string_view bytes, std::int64_t now
 // answer closes the connection. Returns the bytes consumed.
 std::size_t Connection::answer_all(std::string_view data) noexcept {
     std::size_t used = 0;
+    // When the request answered next began: earlier, if its first bytes came before.
+    std::int64_t start = parser_.in_request() ? head_started_ns_ : event_ns_;
+    const auto answered = [&] {
+        if (batch_answers_++ == 0) batch_first_ns_ = start;
+        batch_start_sum_ns_ += start - batch_first_ns_;
+        start = event_ns_;
+    };
     while (used < data.size() && !close_after_) {
+        const bool in_body = parser_.in_body();
+        const std::size_t at = used;
         const http::RequestParser::Result r = parser_.feed(data.substr(used));
         used += r.consumed;
+        if (rules_->access_log != nullptr && !in_body && r.kind != http::RequestParser::Kind::need_more) {
+            request_line_.assign(first_line(data.substr(at)));
+        }
         switch (r.kind) {
-            case http::RequestParser::Kind::need_more: return used;
-            case http::RequestParser::Kind::error: fail_request(r.status); return used;
+            case http::RequestParser::Kind::need_more: head_started_ns_ = start; return used;
+            case http::RequestParser::Kind::error:
+                fail_request(r.status);
+                answered();
+                return used;
             case http::RequestParser::Kind::head:
                 if (parser_.request().expect_continue) {
                     const std::string_view c = http::Responses::continue_100();
@@ -102,10 +149,15 @@ std::size_t Connection::answer_all(std::string_view data) noexcept {
                 break;
             case http::RequestParser::Kind::complete:
                 answer_request();
-                if (output_bytes() >= batch_bytes_max || segments_.size() + 2 >= max_slices) return used;
+                answered();
+                if (output_bytes() >= batch_bytes_max || segments_.size() + 2 >= max_slices) {
+                    head_started_ns_ = start;
+                    return used;
+                }
                 break;
         }
     }
+    head_started_ns_ = start;
     return used;
 }
 
@@ -118,12 +170,30 @@ void Connection::answer_request() noexcept {
         framing = http::Framing::close;
         close_after_ = true;
     }
-    queue(rules_->responses.answer(framing, req.method == http::Method::head));
+    const bool head_only = req.method == http::Method::head;
+    if (rules_->limiter && !rules_->limiter->admit(event_ns_)) {
+        ++limited_;
+        const http::Answer& a = rules_->responses.limited(framing, head_only);
+        queue(a);
+        log(429, a);
+        return;
+    }
+    const http::Answer& a = rules_->responses.answer(framing, head_only);
+    queue(a);
+    log(rules_->config.response.status, a);
+}
+
+void Connection::log(int status, const http::Answer& a) noexcept {
+    if (rules_->access_log == nullptr) return;
+    rules_->access_log->record(peer_, request_line_, status, a.body.size());
+    request_line_.clear();
 }
 
 void Connection::fail_request(http::Status status) noexcept {
     const bool head_only = parser_.request().method == http::Method::head;
-    queue(rules_->responses.error(status, head_only));
+    const http::Answer& a = rules_->responses.error(status, head_only);
+    queue(a);
+    log(static_cast<int>(status), a);
     close_after_ = true;
     error_answered_ = true;
     error_outcome_ = status == http::Status::request_timeout ? Outcome::timed_out : Outcome::errors;
@@ -162,9 +232,15 @@ std::size_t Connection::output(Slice* out, std::size_t max) const noexcept {
     return n;
 }
 
-Connection::Action Connection::on_sent(std::size_t n, std::int64_t now) noexcept {
+Connection::Action Connection::on_sent(std::size_t n, std::int64_t now, std::int64_t now_ns) noexcept {
     out_sent_ += n;
     if (out_sent_ < out_total_) return set(state_, Action::write, now + rules_->config.write_timeout.count());
+    if (batch_answers_ > 0) {
+        const auto answers = static_cast<std::int64_t>(batch_answers_);
+        finished_ = {batch_answers_, std::max<std::int64_t>(0, answers * (now_ns - batch_first_ns_) - batch_start_sum_ns_)};
+        batch_answers_ = 0;
+        batch_start_sum_ns_ = 0;
+    }
     clear_output();
     return after_output(now);
 }

@@ -9,18 +9,26 @@
 #include <string_view>
 #include <vector>
 
+#include <memory>
+
+#include "server/access_log.hpp"
 #include "server/config.hpp"
 #include "server/http/parser.hpp"
 #include "server/http/response.hpp"
+#include "server/rate_limiter.hpp"
 #include "server/stats.hpp"
 
 namespace okserve {
 
 // What every connection of one server reads and never writes.
+// The rate limiter and the access log are shared by every thread (each is made for it);
+// both are absent unless configured.
 struct ConnectionRules {
     explicit ConnectionRules(const Config& cfg);  // builds the answers: may throw UsageError
     const Config& config;
+    std::unique_ptr<RateLimiter> limiter;  // --rate-limit
     http::Responses responses;
+    AccessLog* access_log = nullptr;       // --access-log; owned by whoever runs the server
 };
 
 // Protocol, in one transition function (on()), after memcached's drive_machine:
@@ -68,6 +76,9 @@ public:
         std::string_view bytes{};
         std::size_t count = 0;
         bool client_gone = false;
+        // The same instant in nanoseconds, read when the bytes arrived (input) or left
+        // (sent): request latencies and the rate limiter use it. 0: derive it from now_ms.
+        std::int64_t now_ns = 0;
     };
 
     // A slice of output to send, in order.
@@ -96,11 +107,38 @@ public:
     enum class Timer : std::uint8_t { header, keepalive, body, write, linger, count };
     Timer timer() const noexcept;
 
+    const ConnectionRules& rules() const noexcept { return *rules_; }
     State state() const noexcept { return state_; }
     Action action() const noexcept { return action_; }  // the last one returned
     std::int64_t deadline_ms() const noexcept { return deadline_ms_; }
     Outcome outcome() const noexcept { return outcome_; }
     std::uint64_t answers() const noexcept { return answers_; }  // on this connection so far
+    std::uint64_t limited() const noexcept { return limited_; }  // of which 429 (--rate-limit)
+    // Answers (and 429s among them) since the last call: what the caller's counters lack.
+    struct Counts {
+        std::uint64_t answers = 0;
+        std::uint64_t limited = 0;
+    };
+    Counts take_counts() noexcept {
+        const Counts c{answers_ - answers_reported_, limited_ - limited_reported_};
+        answers_reported_ = answers_;
+        limited_reported_ = limited_;
+        return c;
+    }
+    // Answers that were not refused by the rate limit: each is owed its --work.
+    std::uint64_t served() const noexcept { return answers_ - limited_; }
+
+    // Answers whose last byte the latest `sent` event wrote, and the sum of their
+    // latencies (first byte of the request read to last byte of the answer written).
+    // Zero answers after any other event.
+    struct Finished {
+        std::uint64_t answers = 0;
+        std::int64_t total_ns = 0;
+    };
+    Finished finished() const noexcept { return finished_; }
+
+    // The client's address, for the access log (set by the mode after open()).
+    void set_peer(std::string_view peer) { peer_.assign(peer); }
     // Idle between requests with nothing to send: may be closed to make room.
     bool reusable_idle() const noexcept { return state_ == State::idle && answers_ > 0; }
 
@@ -112,7 +150,7 @@ public:
 private:
     Action on_input(std::string_view bytes, std::int64_t now) noexcept;
     Action on_eof(std::int64_t now) noexcept;
-    Action on_sent(std::size_t n, std::int64_t now) noexcept;
+    Action on_sent(std::size_t n, std::int64_t now, std::int64_t now_ns) noexcept;
     Action on_timeout(std::int64_t now) noexcept;
     Action on_drain(std::int64_t now) noexcept;
     Action on_failed(bool client_gone) noexcept;
@@ -122,6 +160,7 @@ private:
     void answer_request() noexcept;
     void fail_request(http::Status status) noexcept;
     void queue(const http::Answer& a) noexcept;
+    void log(int status, const http::Answer& a) noexcept;
     Action after_output(std::int64_t now) noexcept;
     Action await_input(std::int64_t now) noexcept;
     Action start_writing(std::int64_t now) noexcept;
@@ -148,6 +187,20 @@ private:
     std::size_t out_total_ = 0;      // bytes queued since output was last empty
     std::size_t out_sent_ = 0;       // ... and sent
     std::uint64_t answers_ = 0;
+    std::uint64_t limited_ = 0;
+    std::uint64_t answers_reported_ = 0;  // take_counts()
+    std::uint64_t limited_reported_ = 0;
+    // Latency: when the latest input arrived, when the open request's first byte did, and
+    // the answers queued since output was last empty (count, first start, and the sum of
+    // their starts after the first).
+    std::int64_t event_ns_ = 0;
+    std::int64_t head_started_ns_ = 0;
+    std::uint64_t batch_answers_ = 0;
+    std::int64_t batch_first_ns_ = 0;
+    std::int64_t batch_start_sum_ns_ = 0;
+    Finished finished_{};
+    std::string peer_;          // only with an access log
+    std::string request_line_;  // only with an access log: the line of the request answered next
     std::int64_t deadline_ms_ = 0;
     std::int64_t request_started_ms_ = 0;
     State state_ = State::closed;

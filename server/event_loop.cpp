@@ -97,7 +97,7 @@ bool EventLoop::make_room(std::int64_t now) {
     if (oldest == nullptr) return false;
     Slot& s = static_cast<Slot&>(*oldest);
     tally_.add(Tally::evicted);
-    after_turn(s, drive_event(s.conn, s.fd.get(), {Connection::Event::Kind::evict, now}), now);
+    after_turn(s, drive_event(s.conn, s.fd.get(), {Connection::Event::Kind::evict, now}, &tally_), now);
     return has_room();
 }
 
@@ -175,14 +175,13 @@ void EventLoop::start(Fd fd, bool reject, std::int64_t now) {
     }
     Slot& s = *slots_[index];
     s.fd = std::move(fd);
-    s.answers_counted = 0;
     s.peer_closed = s.registered = s.ready = false;
     count_open(1);
     const Connection::Action first = reject ? s.conn.reject(now) : s.conn.open(now);
     if (draining_) s.conn.on({Connection::Event::Kind::drain, now});
     // The request has usually arrived by the time the connection is accepted: read it now
     // rather than after another epoll_wait.
-    after_turn(s, drive(s.conn, s.fd.get(), first, now, false), now);
+    after_turn(s, drive(s.conn, s.fd.get(), first, now, false, &tally_), now);
 }
 
 void EventLoop::on_event(std::uint64_t tok, std::uint32_t events, std::int64_t now) {
@@ -190,15 +189,11 @@ void EventLoop::on_event(std::uint64_t tok, std::uint32_t events, std::int64_t n
     if (s == nullptr) return;  // closed since the event was queued
     if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s->peer_closed = true;
     if (s->ready) return;  // its turn comes from the ready list
-    after_turn(*s, resume(s->conn, s->fd.get(), now, s->peer_closed), now);
+    after_turn(*s, resume(s->conn, s->fd.get(), now, s->peer_closed, &tally_), now);
 }
 
 void EventLoop::after_turn(Slot& s, Turn t, std::int64_t now) {
-    const std::uint64_t answers = s.conn.answers();
-    if (answers != s.answers_counted) {
-        tally_.add(Tally::requests, answers - s.answers_counted);
-        s.answers_counted = answers;
-    }
+    count_answers(s.conn, tally_);
     if (t == Turn::closed) {
         close_slot(s);
         return;
@@ -250,7 +245,7 @@ void EventLoop::run_ready(std::int64_t now) {
         Slot& s = *slots_[index];
         if (!s.ready) continue;
         s.ready = false;
-        after_turn(s, resume(s.conn, s.fd.get(), now, s.peer_closed), now);
+        after_turn(s, resume(s.conn, s.fd.get(), now, s.peer_closed, &tally_), now);
     }
 }
 
@@ -259,7 +254,7 @@ void EventLoop::expire(std::int64_t now) {
         for (TimerLink* t = list.front(); t != nullptr && t->due_ms <= now; t = list.front()) {
             Slot& s = static_cast<Slot&>(*t);
             TimerList::unlink(s);
-            after_turn(s, drive_event(s.conn, s.fd.get(), {Connection::Event::Kind::timeout, now}), now);
+            after_turn(s, drive_event(s.conn, s.fd.get(), {Connection::Event::Kind::timeout, now}, &tally_), now);
         }
     }
 }
@@ -272,7 +267,7 @@ void EventLoop::drain_all(std::int64_t now) {
     for (auto& p : slots_) {
         Slot& s = *p;
         if (!s.fd) continue;
-        after_turn(s, drive_event(s.conn, s.fd.get(), {Connection::Event::Kind::drain, now}), now);
+        after_turn(s, drive_event(s.conn, s.fd.get(), {Connection::Event::Kind::drain, now}, &tally_), now);
     }
 }
 

@@ -64,7 +64,6 @@ private:
         Fd fd;
         std::uint32_t index = 0;
         std::uint32_t generation = 0;
-        std::uint64_t answers_counted = 0;
         std::uint8_t timer_list = 0;
         bool registered = false;
         bool peer_closed = false;

@@ -18,6 +18,13 @@ inline std::int64_t now_ms() noexcept {
     return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
 }
 
+// Nanoseconds on the same clock: request latencies, the rate limit.
+inline std::int64_t now_ns() noexcept {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
 // One epoll set. epoll_ctl is safe to call from any thread; wait() from one at a time.
 class Poller {
 public:

@@ -6,6 +6,9 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "server/poller.hpp"
+#include "server/work.hpp"
+
 namespace okserve {
 
 namespace {
@@ -34,7 +37,10 @@ Io do_read(Connection& c, int fd, std::int64_t now) noexcept {
         const ssize_t n = ::recv(fd, buf, read_chunk, 0);
         if (n > 0) {
             const auto got = static_cast<std::size_t>(n);
-            return {c.on({Event::Kind::input, now, {buf, got}}), got, false};
+            const std::uint64_t served = c.served();
+            const Action next = c.on({.kind = Event::Kind::input, .now_ms = now, .bytes = {buf, got}, .now_ns = now_ns()});
+            after_input(c, served);
+            return {next, got, false};
         }
         if (n == 0) return {c.on({Event::Kind::eof, now}), 0, false};
         if (errno == EINTR) continue;
@@ -43,7 +49,7 @@ Io do_read(Connection& c, int fd, std::int64_t now) noexcept {
     }
 }
 
-Io do_write(Connection& c, int fd, std::int64_t now) noexcept {
+Io do_write(Connection& c, int fd, std::int64_t now, Tally* tally) noexcept {
     Connection::Slice slices[Connection::max_slices];
     iovec iov[Connection::max_slices];
     const std::size_t count = c.output(slices, Connection::max_slices);
@@ -55,7 +61,9 @@ Io do_write(Connection& c, int fd, std::int64_t now) noexcept {
         const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
         if (n > 0) {
             const auto put = static_cast<std::size_t>(n);
-            return {c.on({.kind = Event::Kind::sent, .now_ms = now, .count = put}), put, false};
+            const Action next = c.on({.kind = Event::Kind::sent, .now_ms = now, .count = put, .now_ns = now_ns()});
+            after_sent(c, tally);
+            return {next, put, false};
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return {Action::write, 0, true};
@@ -66,7 +74,17 @@ Io do_write(Connection& c, int fd, std::int64_t now) noexcept {
 
 }  // namespace
 
-Turn drive(Connection& c, int fd, Action a, std::int64_t now, bool peer_closed) noexcept {
+void after_input(const Connection& c, std::uint64_t served_before) noexcept {
+    const WorkSpec& work = c.rules().config.work;
+    if (work.active() && c.served() > served_before) perform_work(work, c.served() - served_before);
+}
+
+void after_sent(const Connection& c, Tally* tally) noexcept {
+    const Connection::Finished f = c.finished();
+    if (tally != nullptr && f.answers != 0) tally->latency.record(f.total_ns / static_cast<std::int64_t>(f.answers), f.answers);
+}
+
+Turn drive(Connection& c, int fd, Action a, std::int64_t now, bool peer_closed, Tally* tally) noexcept {
     std::size_t spent = 0;
     bool drained = false;  // a short read emptied the socket
     for (;;) {
@@ -77,7 +95,7 @@ Turn drive(Connection& c, int fd, Action a, std::int64_t now, bool peer_closed) 
         }
         if (a == Action::read && drained && !peer_closed) return Turn::wait_readable;
         if (spent >= turn_budget_bytes) return Turn::yielded;
-        const Io io = a == Action::read ? do_read(c, fd, now) : do_write(c, fd, now);
+        const Io io = a == Action::read ? do_read(c, fd, now) : do_write(c, fd, now, tally);
         if (io.blocked) return a == Action::read ? Turn::wait_readable : Turn::wait_writable;
         if (a == Action::read) drained = io.bytes != 0 && io.bytes < read_chunk;
         spent += io.bytes;

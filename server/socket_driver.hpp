@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "server/connection.hpp"
+#include "server/stats.hpp"
 
 namespace okserve {
 
@@ -26,16 +27,32 @@ inline constexpr std::size_t read_chunk = 64 * 1024;
 // peer_closed: the poller reported RDHUP/HUP, so a short read may hide an EOF (read on
 // until it shows). Without it, a short read is taken to mean "drained" and the turn
 // waits without another recv: edge-triggered pollers report the next bytes anew.
-Turn drive(Connection& c, int fd, Connection::Action first, std::int64_t now_ms, bool peer_closed) noexcept;
+// tally: the running thread's, for request latencies (none: not measured).
+// Requests answered in the turn get their --work done before their answers are written.
+Turn drive(Connection& c, int fd, Connection::Action first, std::int64_t now_ms, bool peer_closed,
+           Tally* tally = nullptr) noexcept;
 
 // Goes on with the action the connection is waiting to do (the socket became ready).
-inline Turn resume(Connection& c, int fd, std::int64_t now_ms, bool peer_closed) noexcept {
-    return drive(c, fd, c.action(), now_ms, peer_closed);
+inline Turn resume(Connection& c, int fd, std::int64_t now_ms, bool peer_closed, Tally* tally = nullptr) noexcept {
+    return drive(c, fd, c.action(), now_ms, peer_closed, tally);
 }
 
 // Applies a timeout or drain notice and drives what follows.
-inline Turn drive_event(Connection& c, int fd, const Connection::Event& e) noexcept {
-    return drive(c, fd, c.on(e), e.now_ms, false);
+inline Turn drive_event(Connection& c, int fd, const Connection::Event& e, Tally* tally = nullptr) noexcept {
+    return drive(c, fd, c.on(e), e.now_ms, false, tally);
+}
+
+// What every mode does after a connection took input or wrote output, whatever its I/O:
+// the --work owed for requests answered since `served_before`, and the latency of answers
+// the last `sent` event finished.
+void after_input(const Connection& c, std::uint64_t served_before) noexcept;
+void after_sent(const Connection& c, Tally* tally) noexcept;
+
+// Adds the answers (and 429s) the connection gave since it was last asked to the tally.
+inline void count_answers(Connection& c, Tally& t) noexcept {
+    const Connection::Counts n = c.take_counts();
+    if (n.answers != 0) t.add(Tally::requests, n.answers);
+    if (n.limited != 0) t.add(Tally::rate_limited, n.limited);
 }
 
 }  // namespace okserve

@@ -3,11 +3,14 @@
 // Each thread writes its own Tally (no shared atomic on the hot path); reads sum them.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <deque>
 #include <mutex>
 #include <string>
+
+#include "server/latency_histogram.hpp"
 
 namespace okserve {
 
@@ -30,9 +33,14 @@ struct alignas(64) Tally {
         queue_full,     // hand-offs that found no room (queue full, thread cap)
         evicted,        // idle keep-alive connections closed to make room (counted answered)
         yields,         // turns cut short by the per-turn budget
+        rate_limited,   // requests answered 429 (--rate-limit); also in requests
         field_count
     };
+    static constexpr const char* names[field_count] = {
+        "accepted", "answered", "rejected", "timed_out", "closed_by_client", "errors", "requests",
+        "accept_errors", "queue_full", "evicted", "yields", "rate_limited"};
     std::atomic<std::uint64_t> v[field_count]{};
+    LatencyHistogram latency;  // requests' first byte read to answers' last byte written
 
     void add(Field f, std::uint64_t n = 1) noexcept {
         v[f].store(v[f].load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -43,6 +51,57 @@ struct alignas(64) Tally {
     std::uint64_t get(Field f) const noexcept { return v[f].load(std::memory_order_relaxed); }
 };
 static_assert(Tally::answered + static_cast<int>(Outcome::errors) == Tally::errors);
+
+// A sum of tallies at one moment (while threads run, fields may be a moment apart).
+struct Figures {
+    std::array<std::uint64_t, Tally::field_count> v{};
+    std::array<std::uint64_t, LatencyHistogram::fine_count> fine{};
+    std::array<std::uint64_t, LatencyHistogram::bounds_ns.size() + 1> buckets{};  // not cumulative
+    std::uint64_t latency_count = 0;
+    std::uint64_t latency_sum_ns = 0;
+
+    std::uint64_t get(Tally::Field f) const noexcept { return v[f]; }
+    std::uint64_t ended() const noexcept {
+        return v[Tally::answered] + v[Tally::rejected] + v[Tally::timed_out] + v[Tally::closed_by_client] +
+               v[Tally::errors];
+    }
+    // Connections accepted and not yet ended (0 if the sums are a moment apart).
+    std::uint64_t open() const noexcept { return v[Tally::accepted] > ended() ? v[Tally::accepted] - ended() : 0; }
+    void add(const Tally& t) noexcept {
+        for (int f = 0; f < Tally::field_count; ++f) v[f] += t.get(static_cast<Tally::Field>(f));
+        for (std::size_t i = 0; i < fine.size(); ++i) fine[i] += t.latency.fine(i);
+        for (std::size_t i = 0; i < buckets.size(); ++i) buckets[i] += t.latency.bucket(i);
+        latency_count += t.latency.count();
+        latency_sum_ns += t.latency.sum_ns();
+    }
+    // What happened between `before` and this.
+    Figures since(const Figures& before) const noexcept {
+        Figures d = *this;
+        const auto sub = [](std::uint64_t a, std::uint64_t b) { return a > b ? a - b : 0; };
+        for (std::size_t f = 0; f < v.size(); ++f) d.v[f] = sub(v[f], before.v[f]);
+        for (std::size_t i = 0; i < fine.size(); ++i) d.fine[i] = sub(fine[i], before.fine[i]);
+        for (std::size_t i = 0; i < buckets.size(); ++i) d.buckets[i] = sub(buckets[i], before.buckets[i]);
+        d.latency_count = sub(latency_count, before.latency_count);
+        d.latency_sum_ns = sub(latency_sum_ns, before.latency_sum_ns);
+        return d;
+    }
+    // The latency at percentile p (0..100) in nanoseconds: the upper edge of the fine bucket
+    // that holds that rank (about 6% above the true value at most); 0 without samples.
+    std::int64_t percentile_ns(double p) const noexcept {
+        std::uint64_t total = 0;
+        for (std::uint64_t c : fine) total += c;
+        if (total == 0) return 0;
+        auto rank = static_cast<std::uint64_t>(p / 100.0 * static_cast<double>(total) + 0.5);
+        if (rank < 1) rank = 1;
+        if (rank > total) rank = total;
+        std::uint64_t seen = 0;
+        for (std::size_t i = 0; i < fine.size(); ++i) {
+            seen += fine[i];
+            if (seen >= rank) return LatencyHistogram::fine_upper_ns(i);
+        }
+        return LatencyHistogram::fine_upper_ns(fine.size() - 1);
+    }
+};
 
 class ServerStats {
 public:
@@ -58,20 +117,21 @@ public:
         for (const Tally& t : tallies_) sum += t.get(f);
         return sum;
     }
-    std::uint64_t ended() const {
-        return get(Tally::answered) + get(Tally::rejected) + get(Tally::timed_out) +
-               get(Tally::closed_by_client) + get(Tally::errors);
+    Figures figures() const {
+        Figures out;
+        std::lock_guard lock(mutex_);
+        for (const Tally& t : tallies_) out.add(t);
+        return out;
     }
+    std::uint64_t ended() const { return figures().ended(); }
     std::string summary() const {
-        static constexpr const char* names[Tally::field_count] = {
-            "accepted", "answered", "rejected", "timed_out", "closed_by_client", "errors",
-            "requests", "accept_errors", "queue_full", "evicted", "yields"};
+        const Figures fig = figures();
         std::string s;
         for (int f = 0; f < Tally::field_count; ++f) {
             if (!s.empty()) s += ' ';
-            s += names[f];
+            s += Tally::names[f];
             s += '=';
-            s += std::to_string(get(static_cast<Tally::Field>(f)));
+            s += std::to_string(fig.get(static_cast<Tally::Field>(f)));
         }
         return s;
     }

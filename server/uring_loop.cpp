@@ -13,6 +13,7 @@
 
 #include "server/acceptor.hpp"
 #include "server/poller.hpp"
+#include "server/socket_driver.hpp"
 #include "server/sys/error.hpp"
 #include "server/sys/eventfd.hpp"
 
@@ -251,8 +252,10 @@ void UringLoop::on_recv(Slot& s, int res, std::uint32_t flags, std::int64_t now)
     if (res > 0) {
         const char* bytes = buffer_memory_.get() + std::size_t{buffer} * buffer_size;
         // The connection copies what it does not consume: the buffer goes back at once.
-        a = s.conn.on({Kind::input, now, {bytes, static_cast<std::size_t>(res)}});
+        const std::uint64_t served = s.conn.served();
+        a = s.conn.on({.kind = Kind::input, .now_ms = now, .bytes = {bytes, static_cast<std::size_t>(res)}, .now_ns = now_ns()});
         recycle(buffer);
+        after_input(s.conn, served);
     } else if (res == 0) {
         a = s.conn.on({Kind::eof, now});
     } else if (res == -ENOBUFS) {
@@ -271,7 +274,8 @@ void UringLoop::on_send(Slot& s, int res, std::int64_t now) {
     using Kind = Connection::Event::Kind;
     Connection::Action a;
     if (res > 0) {
-        a = s.conn.on({.kind = Kind::sent, .now_ms = now, .count = static_cast<std::size_t>(res)});
+        a = s.conn.on({.kind = Kind::sent, .now_ms = now, .count = static_cast<std::size_t>(res), .now_ns = now_ns()});
+        after_sent(s.conn, &tally_);
     } else if (res == -EINTR || res == -EAGAIN) {
         a = s.conn.action();
     } else {
@@ -366,7 +370,6 @@ void UringLoop::start(Fd fd, std::int64_t now) {
     }
     Slot& s = *slots_[index];
     s.fd = std::move(fd);
-    s.answers_counted = 0;
     s.in_flight = 0;
     s.receiving = s.sending = s.closing = false;
     count_open(1);
@@ -377,11 +380,7 @@ void UringLoop::start(Fd fd, std::int64_t now) {
 
 // Turns the connection's next action into a request to the ring.
 void UringLoop::step(Slot& s, Connection::Action a, std::int64_t now) {
-    const std::uint64_t answers = s.conn.answers();
-    if (answers != s.answers_counted) {
-        tally_.add(Tally::requests, answers - s.answers_counted);
-        s.answers_counted = answers;
-    }
+    count_answers(s.conn, tally_);
     switch (a) {
         case Connection::Action::close: return finish(s);
         case Connection::Action::linger:

@@ -58,7 +58,6 @@ private:
         Fd fd;
         std::uint32_t index = 0;
         std::uint32_t generation = 0;
-        std::uint64_t answers_counted = 0;
         std::uint8_t timer_list = 0;
         std::uint8_t in_flight = 0;  // requests the kernel still holds for this connection
         bool receiving = false;

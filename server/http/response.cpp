@@ -156,20 +156,45 @@ std::vector<Span> append_errors(std::string& text, const std::array<Status, N>& 
     return spans;
 }
 
+// 429 for each Framing, GET then HEAD: unlike the errors it keeps the connection open.
+std::vector<Span> append_limited(std::string& text, int retry_after_s, bool server) {
+    const std::size_t body_begin = text.size();
+    text.append(reason_phrase(429)).append("\n");
+    const std::size_t size = text.size() - body_begin;
+    const std::string extra = "Retry-After: " + std::to_string(retry_after_s) + "\r\n";
+    std::vector<Span> spans;
+    for (std::string_view connection : {"", "keep-alive", "close"}) {
+        const HeadFields f{429, "text/plain; charset=utf-8", true, size, connection, server, extra};
+        for (bool head_only : {false, true}) {
+            Span s = append_span(text, f);
+            s.body_begin = body_begin;
+            s.body_size = head_only ? 0 : size;
+            spans.push_back(s);
+        }
+    }
+    return spans;
+}
+
 }  // namespace
 
-Responses::Responses(const ResponseSpec& spec) : body_(spec.body) {
+Responses::Responses(const ResponseSpec& spec, int retry_after_s) : body_(spec.body) {
     check_status(spec.status);
     check_value("content type", spec.content_type);
     const std::string extra = render_extra(spec);
     // text_ only grows while spans are recorded; views are taken once it is final.
     const std::vector<Span> spans = append_answers(text_, spec, extra);
     const std::vector<Span> error_spans = append_errors(text_, error_statuses, spec.server_header);
+    const std::vector<Span> limited_spans = append_limited(text_, retry_after_s, spec.server_header);
     for (std::size_t i = 0; i < answers_.size(); ++i) {
         answers_[i] = to_answer(text_, spans[i]);
         answers_[i].body = body_.view().substr(0, spans[i].body_size);
     }
     for (std::size_t i = 0; i < errors_.size(); ++i) errors_[i] = to_answer(text_, error_spans[i]);
+    for (std::size_t i = 0; i < limited_.size(); ++i) limited_[i] = to_answer(text_, limited_spans[i]);
+}
+
+const Answer& Responses::limited(Framing framing, bool head_only) const noexcept {
+    return limited_[static_cast<std::size_t>(framing) * 2 + (head_only ? 1 : 0)];
 }
 
 const Answer& Responses::answer(Framing framing, bool head_only) const noexcept {

@@ -70,7 +70,8 @@ public:
     // Content-Type, Transfer-Encoding, Connection; Server when server_header is set).
     // 204 and 304 answers carry no body, no Content-Type and no Content-Length; 205
     // carries no body and "Content-Length: 0": the configured body is left out for them.
-    explicit Responses(const ResponseSpec& spec);
+    // retry_after_s: the Retry-After of the 429 answers (--rate-limit).
+    explicit Responses(const ResponseSpec& spec, int retry_after_s = 1);
 
     Responses(const Responses&) = delete;
     Responses& operator=(const Responses&) = delete;
@@ -82,6 +83,9 @@ public:
     // For head_only requests the body is left out (Content-Length stays).
     // A status without an error answer of its own (ok, none, ...) gets the 400.
     const Answer& error(Status status, bool head_only = false) const noexcept;
+    // 429 Too Many Requests with Retry-After, framed like a normal answer: the connection
+    // stays usable (--rate-limit).
+    const Answer& limited(Framing framing, bool head_only) const noexcept;
     // "HTTP/1.1 100 Continue\r\n\r\n" (no Date field: date_offset is unused).
     static std::string_view continue_100() noexcept;
 
@@ -96,6 +100,7 @@ private:
     Body body_;         // the configured body, shared with the spec
     std::array<Answer, 6> answers_{};  // [framing * 2 + head_only]
     std::array<Answer, 2 * error_statuses.size()> errors_{};  // [index * 2 + head_only]
+    std::array<Answer, 6> limited_{};  // 429s, [framing * 2 + head_only]
 };
 
 // The current IMF-fixdate, formatted at most once per second for the whole process and

@@ -15,6 +15,7 @@ enum class Status : std::uint16_t {
     method_not_allowed = 405,
     request_timeout = 408,
     content_too_large = 413,
+    too_many_requests = 429,
     header_fields_too_large = 431,
     not_implemented = 501,
     service_unavailable = 503,

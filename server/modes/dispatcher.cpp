@@ -121,7 +121,6 @@ void Dispatcher::on_listener(std::int64_t now) {
             continue;
         }
         c->fd = std::move(step.fd);
-        c->answers_counted = 0;
         c->registered = c->told_drain = false;
         c->peer_closed.store(false, std::memory_order_relaxed);
         c->conn.open(now);
@@ -323,12 +322,8 @@ void Dispatcher::turn(SharedConnection& c, Wake why) noexcept {
             c.told_drain = true;
             first = c.conn.on({Kind::drain, now});
         }
-        const Turn result = drive(c.conn, c.fd.get(), first, now, c.peer_closed.load(std::memory_order_relaxed));
-        const std::uint64_t answers = c.conn.answers();
-        if (answers != c.answers_counted) {
-            t.add(Tally::requests, answers - c.answers_counted);
-            c.answers_counted = answers;
-        }
+        const Turn result = drive(c.conn, c.fd.get(), first, now, c.peer_closed.load(std::memory_order_relaxed), &t);
+        count_answers(c.conn, t);
         if (result == Turn::closed) return close(c, t);
         if (result == Turn::yielded) {
             t.add(Tally::yields);

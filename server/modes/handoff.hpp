@@ -59,7 +59,6 @@ struct SharedConnection {
     Connection conn;
     Fd fd;
     const std::uint32_t slot;
-    std::uint64_t answers_counted = 0;
     bool registered = false;
     bool told_drain = false;
 };

@@ -117,16 +117,14 @@ private:
         using Kind = Connection::Event::Kind;
         Connection conn(setup_.rules);
         std::int64_t now = now_ms();
-        Turn turn = drive(conn, fd.get(), conn.open(now), now, false);
+        Turn turn = drive(conn, fd.get(), conn.open(now), now, false, &t);
         bool told_drain = false, cut = false;
-        std::uint64_t counted = 0;
         for (;;) {
-            t.add(Tally::requests, conn.answers() - counted);
-            counted = conn.answers();
+            count_answers(conn, t);
             if (turn == Turn::closed) break;
             if (turn == Turn::yielded) {  // nobody else to give way to: the kernel schedules
                 t.add(Tally::yields);
-                turn = resume(conn, fd.get(), now_ms(), false);
+                turn = resume(conn, fd.get(), now_ms(), false, &t);
                 continue;
             }
             const short want = turn == Turn::wait_writable ? POLLOUT : POLLIN | POLLRDHUP;
@@ -140,11 +138,11 @@ private:
             }
             if (p[1].revents) {
                 told_drain = true;
-                turn = drive_event(conn, fd.get(), {Kind::drain, now});
+                turn = drive_event(conn, fd.get(), {Kind::drain, now}, &t);
             } else if (rc == 0) {
-                turn = drive_event(conn, fd.get(), {Kind::timeout, now});
+                turn = drive_event(conn, fd.get(), {Kind::timeout, now}, &t);
             } else if (rc > 0) {
-                turn = resume(conn, fd.get(), now, (p[0].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0);
+                turn = resume(conn, fd.get(), now, (p[0].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0, &t);
             }
         }
         if (cut) t.add(Tally::timed_out);
