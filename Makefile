@@ -96,6 +96,9 @@ $(UNIT_BIN): $(call obj,$(TEST_SRC)) $(SERVER_LIB) $(LOADGEN_LIB) $(POOL_LIB)
 	@echo "  LINK    $@"
 	@$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+# The live page is taken into the binary whole (server/admin/page.cpp, .incbin).
+$(BUILD)/obj/server/admin/page.o: server/admin/page.html
+
 run: $(SERVER_BIN)
 	./$(SERVER_BIN) $(ARGS)
 

@@ -3,6 +3,7 @@
 // two can be compared. Knows nothing of sockets or HTTP.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <mutex>
@@ -50,6 +51,12 @@ public:
     }
 
     std::size_t capacity() const noexcept { return ring_.capacity(); }
+    // Jobs waiting now (the running one not counted), and whether one runs.
+    std::size_t size() const {
+        std::lock_guard lock(mu_);
+        return ring_.size();
+    }
+    bool busy() const noexcept { return running_.load(std::memory_order_relaxed); }
 
 private:
     void consume() {
@@ -62,12 +69,15 @@ private:
                 if (ring_.empty()) return;  // closed and drained
                 job = ring_.pop();
             }
+            running_.store(true, std::memory_order_relaxed);
             job(never.get_token());  // connection turns are noexcept: nothing to catch
+            running_.store(false, std::memory_order_relaxed);
         }
     }
 
-    std::mutex mu_;
+    mutable std::mutex mu_;
     std::condition_variable ready_;
+    std::atomic<bool> running_{false};
     JobRing ring_;  // guarded by mu_
     bool closed_ = false;
     std::thread consumer_;

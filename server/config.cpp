@@ -134,6 +134,32 @@ const std::vector<Flag>& flags() {
         {"server-header", 0, false, [](Config& c, auto&, auto&) { c.response.server_header = true; }},
         {"max-body", 0, true, [](Config& c, auto& f, auto& v) { c.max_body = parse_uint(f, v, 0, UINT64_MAX / 2); }},
         {"max-head", 0, true, [](Config& c, auto& f, auto& v) { c.max_head = size_value(f, v, 64, 1u << 20); }},
+        {"drain-delay", 0, true, [](Config& c, auto& f, auto& v) { c.drain_delay = parse_duration(f, v); }},
+        {"admin", 0, true, [](Config& c, auto& f, auto& v) {
+             parse_host_port(f, v, c.admin_host, c.admin_port);
+             c.admin = true;
+         }},
+        {"admin-interval", 0, true, [](Config& c, auto& f, auto& v) { c.admin_interval = parse_duration(f, v); }},
+        {"work", 0, true, [](Config& c, auto& f, auto& v) {
+             std::string why;
+             const auto w = parse_work(v, &why);
+             if (!w) bad(f, why);
+             c.work = *w;
+         }},
+        {"rate-limit", 0, true, [](Config& c, auto& f, auto& v) {
+             char* end = nullptr;
+             errno = 0;
+             const double r = v.empty() ? -1 : std::strtod(v.c_str(), &end);
+             if (v.empty() || errno != 0 || *end != '\0' || !(r >= 0.001) || r > 1e9 ||
+                 !std::isdigit(static_cast<unsigned char>(v[0])))
+                 bad(f, "'" + v + "' is not a rate in requests per second (0.001 .. 1e9)");
+             c.rate_limit = r;
+         }},
+        {"rate-burst", 0, true, [](Config& c, auto& f, auto& v) { c.rate_burst = parse_uint(f, v, 1, 1u << 30); }},
+        {"access-log", 0, true, [](Config& c, auto& f, auto& v) {
+             if (v.empty()) bad(f, "needs a file name");
+             c.access_log = v;
+         }},
         {"header-timeout", 0, true, [](Config& c, auto& f, auto& v) { c.header_timeout = parse_duration(f, v); }},
         {"body-timeout", 0, true, [](Config& c, auto& f, auto& v) { c.body_timeout = parse_duration(f, v); }},
         {"keepalive-timeout", 0, true, [](Config& c, auto& f, auto& v) { c.keepalive_timeout = parse_duration(f, v); }},

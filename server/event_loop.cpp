@@ -28,7 +28,9 @@ void EventLoop::run() {
     epoll_event events[max_events];
     std::int64_t now = now_ms();
     for (;;) {
+        busy_.store(false, std::memory_order_relaxed);
         const int n = poller_.wait(events, max_events, wait_timeout(now));
+        busy_.store(true, std::memory_order_relaxed);
         now = now_ms();
         for (int i = 0; i < n; ++i) {
             const std::uint64_t tok = events[i].data.u64;
@@ -178,6 +180,7 @@ void EventLoop::start(Fd fd, bool reject, std::int64_t now) {
     s.peer_closed = s.registered = s.ready = false;
     count_open(1);
     const Connection::Action first = reject ? s.conn.reject(now) : s.conn.open(now);
+    note_peer(s.conn, s.fd.get());
     if (draining_) s.conn.on({Connection::Event::Kind::drain, now});
     // The request has usually arrived by the time the connection is accepted: read it now
     // rather than after another epoll_wait.

@@ -54,6 +54,8 @@ public:
     void begin_drain();
     // Any thread: close whatever is still open (counted timed out) and return from run().
     void cut_off();
+    // Any thread: handling events now (not waiting for them).
+    bool busy() const noexcept { return busy_.load(std::memory_order_relaxed); }
     std::size_t open_count() const noexcept { return open_.load(std::memory_order_relaxed); }
 
 private:
@@ -107,6 +109,7 @@ private:
     std::array<TimerList, static_cast<std::size_t>(Connection::Timer::count)> timers_;
     std::atomic<std::size_t> open_{0};
     std::atomic<std::uint32_t> commands_{0};
+    std::atomic<bool> busy_{false};  // the loop writes it twice a pass; /metrics reads it
     std::mutex inbox_mutex_;
     std::vector<std::pair<Fd, bool>> inbox_;  // adopted sockets, guarded by inbox_mutex_
     bool accepting_ = false;

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "server/config.hpp"
+#include "server/probe.hpp"
 #include "server/server.hpp"
 #include "server/sys/error.hpp"
 
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
         std::printf("%s\n", version_text);
         return 0;
     }
+    if (cl.action == Command::probe) return run_probe(cl.probe);
     try {
         return serve(cl.config);
     } catch (const UsageError& e) {

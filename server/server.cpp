@@ -7,6 +7,8 @@
 
 #include <sys/socket.h>
 
+#include "server/access_log.hpp"
+#include "server/admin/admin_server.hpp"
 #include "server/connection.hpp"
 #include "server/modes/mode.hpp"
 #include "server/signals.hpp"
@@ -71,10 +73,16 @@ int serve(const Config& cfg_in) {
     const NofileLimit nofile = raise_nofile_limit();
     if (cfg.max_connections == 0) cfg.max_connections = default_max_connections(nofile.after, cfg.workers);
 
-    const ConnectionRules rules(cfg);  // builds the answers: may throw UsageError
+    ConnectionRules rules(cfg);  // builds the answers: may throw UsageError
+    ServerStats stats;
+    // The admin listener first: a port in use stops start-up before the main one serves.
+    std::unique_ptr<admin::AdminServer> admin;
+    if (cfg.admin) admin = std::make_unique<admin::AdminServer>(cfg, stats);
     std::vector<Listener> listeners = open_listeners(cfg);
     Signals signals;  // before any thread starts: they inherit the blocked mask
-    ServerStats stats;
+    std::unique_ptr<AccessLog> access_log;
+    if (!cfg.access_log.empty()) access_log = std::make_unique<AccessLog>(cfg.access_log);
+    rules.access_log = access_log.get();
     const ModeSetup setup{cfg, rules, stats, listeners};
     std::unique_ptr<RunningMode> mode = make_mode(cfg, setup);
 
@@ -83,8 +91,20 @@ int serve(const Config& cfg_in) {
                 static_cast<unsigned long long>(nofile.after),
                 nofile.after != nofile.before ? (" (raised from " + std::to_string(nofile.before) + ")").c_str() : "",
                 cfg.max_connections);
+    if (admin) {
+        std::printf("okserve: admin=http://%s/ (metrics, stats.json, events, health, ready)\n", admin->address().c_str());
+    }
     std::fflush(stdout);
     mode->start();
+    if (admin) {
+        const std::string& a = listeners[0].address;
+        // The load tester aims at the main listener; a wildcard address is reached on loopback.
+        std::string target = a;
+        if (a.rfind("0.0.0.0:", 0) == 0) target = "127.0.0.1:" + std::to_string(listeners[0].port);
+        else if (a.rfind("[::]:", 0) == 0) target = "[::1]:" + std::to_string(listeners[0].port);
+        RunningMode* m = mode.get();
+        admin->start([m] { return m->gauges(); }, "http://" + target + "/", access_log.get());
+    }
 
     // The main thread only watches signals: it never touches a client.
     for (;;) {
@@ -94,6 +114,24 @@ int serve(const Config& cfg_in) {
             std::fflush(stdout);
         }
         if (s == SignalKind::drain) break;
+    }
+    // A load balancer polling /ready sees 503 now; --drain-delay gives it time to stop
+    // sending before the listeners close. A second signal cuts the delay short.
+    if (admin) admin->set_not_ready();
+    if (cfg.drain_delay.count() > 0) {
+        std::printf("okserve: draining in %lld ms (--drain-delay); /ready says 503\n", static_cast<long long>(cfg.drain_delay.count()));
+        std::fflush(stdout);
+        const auto until = RunningMode::Clock::now() + cfg.drain_delay;
+        for (;;) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - RunningMode::Clock::now()).count();
+            if (left <= 0) break;
+            const SignalKind s = signals.wait(static_cast<int>(left));
+            if (s == SignalKind::drain) break;
+            if (s == SignalKind::report) {
+                std::printf("okserve: live: %s\n", stats.summary().c_str());
+                std::fflush(stdout);
+            }
+        }
     }
     // Stop taking connections: new ones are refused at once, not left in the backlog.
     mode->begin_drain();
@@ -117,6 +155,8 @@ int serve(const Config& cfg_in) {
     // Connections the drain timeout cuts off are counted as timed out; the summary comes
     // after every thread of the mode has stopped, so the books balance.
     if (!drained) mode->cut_off();
+    if (admin) admin->stop();
+    access_log.reset();  // flushes what is buffered
     std::printf("okserve: shutdown: %s\n", stats.summary().c_str());
     std::fflush(stdout);
     return 0;

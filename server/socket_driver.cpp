@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <memory>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -77,6 +79,18 @@ Io do_write(Connection& c, int fd, std::int64_t now, Tally* tally) noexcept {
 void after_input(const Connection& c, std::uint64_t served_before) noexcept {
     const WorkSpec& work = c.rules().config.work;
     if (work.active() && c.served() > served_before) perform_work(work, c.served() - served_before);
+}
+
+void note_peer(Connection& c, int fd) {
+    if (c.rules().access_log == nullptr) return;
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    char text[INET6_ADDRSTRLEN] = "-";
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+        if (ss.ss_family == AF_INET) ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, text, sizeof text);
+        else if (ss.ss_family == AF_INET6) ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, text, sizeof text);
+    }
+    c.set_peer(text);
 }
 
 void after_sent(const Connection& c, Tally* tally) noexcept {

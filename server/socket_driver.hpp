@@ -48,6 +48,9 @@ inline Turn drive_event(Connection& c, int fd, const Connection::Event& e, Tally
 void after_input(const Connection& c, std::uint64_t served_before) noexcept;
 void after_sent(const Connection& c, Tally* tally) noexcept;
 
+// With an access log, tells the connection its client's address (after open()).
+void note_peer(Connection& c, int fd);
+
 // Adds the answers (and 429s) the connection gave since it was last asked to the tally.
 inline void count_answers(Connection& c, Tally& t) noexcept {
     const Connection::Counts n = c.take_counts();

@@ -137,6 +137,7 @@ void UringLoop::run() {
         // completion or the next deadline.
         const std::int64_t due = next_due();
         io_uring_cqe* first = nullptr;
+        busy_.store(false, std::memory_order_relaxed);
         if (due < 0) {
             io_uring_submit_and_wait(&ring_, 1);
         } else {
@@ -144,6 +145,7 @@ void UringLoop::run() {
             __kernel_timespec ts{wait / 1000, (wait % 1000) * 1'000'000};
             io_uring_submit_and_wait_timeout(&ring_, &first, 1, &ts, nullptr);
         }
+        busy_.store(true, std::memory_order_relaxed);
         now = now_ms();
         unsigned head = 0, seen = 0;
         io_uring_cqe* cqe = nullptr;
@@ -374,6 +376,7 @@ void UringLoop::start(Fd fd, std::int64_t now) {
     s.receiving = s.sending = s.closing = false;
     count_open(1);
     Connection::Action a = s.conn.open(now);
+    note_peer(s.conn, s.fd.get());
     if (draining_) a = s.conn.on({Connection::Event::Kind::drain, now});
     step(s, a, now);
 }

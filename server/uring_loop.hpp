@@ -50,6 +50,8 @@ public:
     void run();          // the loop's thread: until drained, or cut off
     void begin_drain();  // any thread
     void cut_off();      // any thread
+    // Any thread: handling events now (not waiting for them).
+    bool busy() const noexcept { return busy_.load(std::memory_order_relaxed); }
 
 private:
     struct Slot : TimerLink {
@@ -126,6 +128,7 @@ private:
     std::size_t open_ = 0;
     std::size_t closing_ = 0;  // slots waiting for their last completions
     std::atomic<std::uint32_t> commands_{0};
+    std::atomic<bool> busy_{false};  // the loop writes it twice a pass; /metrics reads it
     bool accepting_ = false;       // a multishot accept is armed
     bool accept_paused_ = false;   // full, or backing off
     std::int64_t resume_accept_at_ = -1;

@@ -50,6 +50,8 @@ public:
         dispatcher_.close_remaining();
     }
 
+    Gauges gauges() const override { return dispatcher_.executor().gauges(); }
+
     std::string describe() const override { return dispatcher_.executor().description; }
 
 private:

@@ -124,6 +124,7 @@ void Dispatcher::on_listener(std::int64_t now) {
         c->registered = c->told_drain = false;
         c->peer_closed.store(false, std::memory_order_relaxed);
         c->conn.open(now);
+        note_peer(c->conn, c->fd.get());
         c->deadline_ms.store(c->conn.deadline_ms(), std::memory_order_relaxed);
         c->idle_since_ms.store(0, std::memory_order_relaxed);
         c->state.store(SharedConnection::busy, std::memory_order_release);

@@ -30,6 +30,7 @@ struct Executor {
     std::function<pool::Submit(pool::Job&&)> try_submit_later;
     std::function<void()> notify;
     std::function<void()> shutdown;  // runs what is queued, joins the threads
+    std::function<Gauges()> gauges;
     std::string description;         // for the start-up line
 };
 

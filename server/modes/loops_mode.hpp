@@ -61,6 +61,13 @@ public:
         live_.wait();
     }
 
+    Gauges gauges() const override {
+        Gauges g;
+        g.workers = loops_.size();
+        for (const auto& loop : loops_) g.workers_busy += loop->busy() ? 1 : 0;
+        return g;
+    }
+
     std::string describe() const override {
         return "workers=" + std::to_string(loops_.size()) + " " + note_ +
                (setup_.listeners.size() == 1 ? "shared" : "reuseport");

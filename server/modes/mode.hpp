@@ -23,6 +23,15 @@ struct ModeSetup {
     std::vector<Listener>& listeners;  // one, or one per worker (reactor with SO_REUSEPORT)
 };
 
+// What a mode holds right now, for /metrics and the live page. A mode without a queue
+// (thread, reactor, uring) reports a depth and capacity of 0.
+struct Gauges {
+    std::size_t queue_depth = 0;     // turns the executor holds: waiting + running
+    std::size_t queue_capacity = 0;  // pool: workers + queue; queue: its slots
+    std::size_t workers = 0;         // threads that serve clients (loops, pool workers, ...)
+    std::size_t workers_busy = 0;    // ... of which doing something now
+};
+
 class RunningMode {
 public:
     using Clock = std::chrono::steady_clock;
@@ -36,6 +45,8 @@ public:
     // After a missed deadline: close what is still open (counted timed out), stop every
     // thread, and return once they have stopped.
     virtual void cut_off() = 0;
+    // Any thread, any time while the mode runs.
+    virtual Gauges gauges() const = 0;
     // For the start-up line, after "mode=NAME": "workers=2 queue=66 (2+64)".
     virtual std::string describe() const = 0;
 };

@@ -27,6 +27,10 @@ std::unique_ptr<RunningMode> make_pool_mode(const ModeSetup& s) {
             [pool](pool::Job&& j) { return pool->try_submit(std::move(j), pool::Notify::later); },
             [pool] { pool->notify(); },
             [pool] { pool->shutdown(); },
+            [pool] {
+                const pool::Stats st = pool->stats();
+                return Gauges{st.queued + st.in_flight, pool->capacity(), st.workers, st.in_flight};
+            },
             "workers=" + std::to_string(c.workers) + min + " queue=" + std::to_string(pool->capacity()) + " (" +
                 std::to_string(c.workers) + "+" + std::to_string(c.queue) + ")",
         };

@@ -14,6 +14,10 @@ std::unique_ptr<RunningMode> make_queue_mode(const ModeSetup& s) {
             [queue](pool::Job&& j) { return queue->try_submit(std::move(j), pool::Notify::later); },
             [queue] { queue->notify(); },
             [queue] { queue->shutdown(); },
+            [queue] {
+                const std::size_t busy = queue->busy() ? 1 : 0;
+                return Gauges{queue->size() + busy, queue->capacity(), 1, busy};
+            },
             "workers=1 queue=" + std::to_string(queue->capacity()),
         };
     });

@@ -56,6 +56,12 @@ public:
         live_.wait();
     }
 
+    Gauges gauges() const override {
+        const std::size_t cap = std::min(setup_.config.workers, setup_.config.max_connections);
+        std::lock_guard lock(tally_mutex_);
+        return Gauges{0, 0, cap, cap - free_tallies_.size()};
+    }
+
     std::string describe() const override { return "workers=" + std::to_string(setup_.config.workers) + " (threads at most)"; }
 
 private:
@@ -117,7 +123,9 @@ private:
         using Kind = Connection::Event::Kind;
         Connection conn(setup_.rules);
         std::int64_t now = now_ms();
-        Turn turn = drive(conn, fd.get(), conn.open(now), now, false, &t);
+        const Connection::Action first = conn.open(now);
+        note_peer(conn, fd.get());
+        Turn turn = drive(conn, fd.get(), first, now, false, &t);
         bool told_drain = false, cut = false;
         for (;;) {
             count_answers(conn, t);
@@ -174,7 +182,7 @@ private:
     Rejecter rejecter_;
     Tally& tally_;  // the accepting thread's
     Fd drain_, cut_, freed_;
-    std::mutex tally_mutex_;
+    mutable std::mutex tally_mutex_;
     std::vector<Tally*> free_tallies_;  // guarded by tally_mutex_
     pool::WaitGroup live_;  // the acceptor, the rejecter and every connection thread
 };
