@@ -23,6 +23,7 @@ LOADGEN_BIN = os.path.join(BUILD, "loadgen")
 SLOW = any(v in BUILD for v in ("asan", "tsan"))
 
 STARTUP_RE = re.compile(r"listen=(\[[^\]]+\]|[^\s:]+):(\d+)")
+ADMIN_RE = re.compile(r"admin=http://(\[[^\]]+\]|[^\s:/]+):(\d+)/")
 
 
 class Server:
@@ -52,6 +53,16 @@ class Server:
             raise RuntimeError(f"no start-up line from {argv}: {self.startup_line!r} {err!r}")
         self.host = m.group(1).strip("[]")
         self.port = int(m.group(2))
+        # With --admin, the next line names the admin listener.
+        self.admin_host = self.admin_port = None
+        if any(a == "--admin" or a.startswith("--admin=") for a in argv):
+            line = self._read_line(self.proc.stdout, start_timeout)
+            am = ADMIN_RE.search(line)
+            if not am:
+                self.kill()
+                raise RuntimeError(f"no admin line from {argv}: {line!r}")
+            self.admin_host = am.group(1).strip("[]")
+            self.admin_port = int(am.group(2))
         self.stdout_rest = ""
         self.stderr = ""
         self.returncode = None
@@ -80,6 +91,17 @@ class Server:
         s = socket.socket(self.family, socket.SOCK_STREAM)
         s.settimeout(timeout)
         s.connect((self.host, self.port))
+        return s
+
+    def admin_url(self, path="/"):
+        h = f"[{self.admin_host}]" if ":" in self.admin_host else self.admin_host
+        return f"http://{h}:{self.admin_port}{path}"
+
+    def admin_connect(self, timeout=5.0):
+        fam = socket.AF_INET6 if ":" in self.admin_host else socket.AF_INET
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        s.connect((self.admin_host, self.admin_port))
         return s
 
     def url(self, path="/"):
