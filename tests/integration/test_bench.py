@@ -5,6 +5,7 @@ errors for okserve, and leave no process it started behind.
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -106,7 +107,7 @@ class BenchQuick(unittest.TestCase):
     def test_every_mode_runs_every_scenario_beside_nginx(self):
         rows = self.csv_rows()
         servers = {r["server"] for r in rows}
-        self.assertEqual(servers, {f"okserve-{m}" for m in MODES} | {"nginx"})
+        self.assertEqual(servers, {f"okserve-{m}" for m in MODES} | {"okserve-pool+admin", "nginx"})
         for r in rows:
             with self.subTest(scenario=r["scenario"], server=r["server"]):
                 self.assertEqual(r["skipped"], "")
@@ -115,6 +116,35 @@ class BenchQuick(unittest.TestCase):
                 self.assertGreater(float(r["cpu_ratio_vs_nginx"]), 0.0)
                 self.assertGreaterEqual(float(r["ctxsw_per_req"]), 0.0)
                 self.assertGreater(float(r["syscalls_per_req"]), 0.0)
+
+    def test_sweep_under_simulated_work(self):
+        """With --work sleep:10ms the workers are the bottleneck: about 100 answers a
+        second per worker (an upper bound only), and reject turns waiting into 503s."""
+        with open(os.path.join(self.out, "sweep.csv"), newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r["work"] == "sleep:10ms"]
+        self.assertTrue(rows, "no sweep rows under --work")
+        for r in rows:
+            with self.subTest(workers=r["workers"], overflow=r["overflow"]):
+                self.assertGreater(float(r["ok_rps"]), 0.0)
+                self.assertLessEqual(float(r["ok_rps"]), 100.0 * int(r["workers"]) * 1.1)
+                self.assertEqual(int(r["client_errors"]), 0, r["error_text"])
+        self.assertTrue(any(int(r["rejected"]) > 0 for r in rows if r["overflow"] == "reject"))
+        self.assertTrue(all(int(r["rejected"]) == 0 for r in rows if r["overflow"] == "block"))
+
+    def test_admin_overhead_is_reported(self):
+        """The pool with --admin, scraped every second, beside the pool without it."""
+        with open(os.path.join(self.out, "report.md")) as f:
+            text = f.read()
+        section = text.split("## What watching costs", 1)[1].split("\n## ", 1)[0]
+        rows = [ln for ln in section.splitlines() if ln.startswith("| keepalive") or ln.startswith("| close")]
+        self.assertTrue(rows, section)
+        for ln in rows:
+            ratio = float(ln.rstrip(" |").rsplit("|", 1)[1].strip().rstrip("x"))
+            self.assertGreater(ratio, 0.0)
+        m = re.search(r"/metrics scrapes: (\d+) answered, (\d+) failed", section)
+        self.assertIsNotNone(m, section)
+        self.assertGreater(int(m.group(1)), 0)
+        self.assertEqual(int(m.group(2)), 0)
 
     def test_memory_rows_for_every_mode_and_nginx(self):
         with open(os.path.join(self.out, "memory.csv"), newline="") as f:

@@ -20,7 +20,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clients  # noqa: E402
@@ -269,11 +271,48 @@ def start_servers(opts, tmp):
                 skipped.append(f"okserve --mode {mode} skipped: {exc}")
     else:
         skipped.append(f"okserve skipped: binary not built ({opts.bin or 'no --bin'})")
+    # The default mode again with the admin listener on and scraped every second: what
+    # watching costs (issue: within 3% of CPU per answer in keep-alive).
+    if any(s.name == "okserve-pool" for s in srvs):
+        try:
+            srvs.append(servers.start_okserve(
+                opts.bin, tmp, name="okserve-pool+admin", mode="pool", workers=opts.workers,
+                queue=opts.queue, cpu=opts.server_cpu, extra=["--admin", "127.0.0.1:0"]))
+        except RuntimeError as exc:
+            skipped.append(f"okserve-pool+admin skipped: {exc}")
     try:
         srvs.append(servers.start_nginx(tmp, workers=opts.workers, cpu=opts.server_cpu))
     except RuntimeError as exc:
         skipped.append(f"nginx skipped: {exc}")
     return srvs, skipped
+
+
+class Scraper:
+    """GETs /metrics from each admin URL once a second, as Prometheus would, until stop()."""
+
+    def __init__(self, urls):
+        self.urls, self.ok, self.failed = urls, 0, 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        if urls:
+            self.thread.start()
+
+    def _run(self):
+        while not self.done.wait(1.0):
+            for url in self.urls:
+                try:
+                    with urllib.request.urlopen(url + "metrics", timeout=5) as r:
+                        r.read()
+                        self.ok += r.status == 200
+                        self.failed += r.status != 200
+                except OSError:
+                    self.failed += 1
+
+    def stop(self):
+        self.done.set()
+        if self.urls:
+            self.thread.join(10)
+        return {"ok": self.ok, "failed": self.failed}
 
 
 def run_pool_bench(opts, out_dir):
@@ -365,11 +404,13 @@ def collect(opts, tmp, data):
     for sc in scenarios:
         for srv in srvs:
             data["cells"][(sc.key, srv.name)] = Cell(sc, srv.name)
+    scraper = Scraper([s.admin_url for s in srvs if getattr(s, "admin_url", None)])
     if srvs:
         run_throughput(opts, scenarios, srvs, data["cells"])
         run_fixed_rate(opts, scenarios, srvs, data["cells"])
         data["strace"] = "skipped: --no-strace" if opts.no_strace else \
             run_strace(opts, scenarios, srvs, data["cells"], tmp)
+    data["scrapes"] = scraper.stop()
     for srv in srvs:
         srv.stop()
         data.setdefault("summaries", {})[srv.name] = srv.summary

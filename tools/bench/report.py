@@ -15,7 +15,7 @@ CSV_FIELDS = ["scenario", "label", "server", "tool", "rounds", "rps_median", "rp
               "rps_max", "ratio_vs_nginx", "cpu_us_per_req", "cpu_ratio_vs_nginx", "syscalls_per_req",
               "ctxsw_per_req", "p50_us",
               "p99_us", "p999_us", "errors_total", "errors_detail", "skipped"]
-SWEEP_FIELDS = ["workers", "queue", "overflow", "connections", "tool", "ok_rps", "p99_us",
+SWEEP_FIELDS = ["work", "workers", "queue", "overflow", "connections", "tool", "ok_rps", "p50_us", "p99_us",
                 "rejected", "client_errors", "error_text", "vm_hwm_kib"]
 
 
@@ -152,13 +152,13 @@ def main_table(rows):
 
 
 def sweep_table(rows):
-    out = ["| workers | queue | overflow | connections | ok req/s | p99 us | rejected (503) "
+    out = ["| work | workers | queue | overflow | connections | ok req/s | p50 us | p99 us | rejected (503) "
            "| other errors | peak RSS KiB |",
-           "|---:|---:|---|---:|---:|---:|---:|---|---:|"]
+           "|---|---:|---:|---|---:|---:|---:|---:|---:|---|---:|"]
     for r in rows:
         errs = "0" if not r["client_errors"] else f"**ERR {r['client_errors']}** ({r['error_text']})"
-        out.append(f"| {r['workers']} | {r['queue']} | {r['overflow']} | {r['connections']} | "
-                   f"{r['ok_rps']:.0f} | {_fmt(r['p99_us'])} | {r['rejected']} | {errs} | "
+        out.append(f"| {r.get('work', 'none')} | {r['workers']} | {r['queue']} | {r['overflow']} | {r['connections']} | "
+                   f"{r['ok_rps']:.0f} | {_fmt(r.get('p50_us'))} | {_fmt(r['p99_us'])} | {r['rejected']} | {errs} | "
                    f"{r['vm_hwm_kib']} |")
     return "\n".join(out)
 
@@ -173,12 +173,35 @@ def _notes(data):
     return notes
 
 
+def admin_overhead(data):
+    cells = data.get("cells", {})
+    scrapes = data.get("scrapes") or {}
+    out = ["| scenario | pool CPU µs/answer | pool+admin CPU µs/answer | ratio |", "|---|---:|---:|---:|"]
+    rows = 0
+    for sc in data.get("scenarios", []):
+        a, b = cells.get((sc.key, "okserve-pool")), cells.get((sc.key, "okserve-pool+admin"))
+        if not a or not b:
+            continue
+        ca, cb = a.median(a.cpu_us_per_req), b.median(b.cpu_us_per_req)
+        if ca is None or cb is None:
+            continue
+        out.append(f"| {sc.key} | {ca:.2f} | {cb:.2f} | {cb / ca:.3f}x |")
+        rows += 1
+    if not rows:
+        return "skipped: okserve-pool+admin did not run"
+    out.append("")
+    out.append(f"/metrics scrapes: {scrapes.get('ok', 0)} answered, {scrapes.get('failed', 0)} failed.")
+    return "\n".join(out)
+
+
 def markdown(data):
     parts = [data["head"], "", "## Throughput, CPU and syscalls per response", "",
              main_table(csv_rows(data)), ""]
     notes = _notes(data)
     if notes:
         parts += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
+    parts += ["## What watching costs (okserve-pool with --admin, /metrics scraped every second)", "",
+              admin_overhead(data), ""]
     import memory
     parts += ["## Memory", "", memory.table(data.get("memory", [])), ""]
     parts += ["## Pool sizing sweep (okserve --mode pool)", ""]

@@ -252,6 +252,10 @@ def start_okserve(binary, workdir, *, name="okserve", mode="pool", workers=2, qu
         raise RuntimeError(f"okserve did not start: {line.strip()!r} {tail[0]!r}")
     srv = Server(name, proc, m.group(1).strip("[]"), int(m.group(2)), workdir)
     srv.startup_line = line.strip()
+    srv.admin_url = None
+    if "--admin" in extra:  # the next line names the admin listener
+        am = re.search(r"admin=(http://\S+/)", _read_line(proc.stdout, 10.0))
+        srv.admin_url = am.group(1) if am else None
     return srv
 
 

@@ -11,18 +11,25 @@ import clients
 import servers
 
 QUICK = {"workers": [1, 2], "queue": [8, 64], "overflow": ["block", "reject"],
-         "connections": [64], "seconds": 1}
+         "connections": [64], "seconds": 1, "work": ["none"]}
 FULL = {"workers": [1, 2, 4], "queue": [8, 256], "overflow": ["block", "reject"],
-        "connections": [16, 128, 512], "seconds": 2}
+        "connections": [16, 128, 512], "seconds": 2, "work": ["none"]}
+# The same under simulated work (--work sleep:10ms, a database call): now the workers are
+# the bottleneck, and the queue size and overflow policy decide latency and 503s.
+WORK_QUICK = {"workers": [1, 4], "queue": [8], "overflow": ["block", "reject"],
+              "connections": [32], "seconds": 2, "work": ["sleep:10ms"]}
+WORK_FULL = {"workers": [1, 2, 4], "queue": [8, 64], "overflow": ["block", "reject"],
+             "connections": [64], "seconds": 3, "work": ["sleep:10ms"]}
 
 
 def grid(quick):
-    g = QUICK if quick else FULL
-    for w in g["workers"]:
-        for q in g["queue"]:
-            for ov in g["overflow"]:
-                for c in g["connections"]:
-                    yield w, q, ov, c, g["seconds"]
+    for g in (QUICK, WORK_QUICK) if quick else (FULL, WORK_FULL):
+        for work in g["work"]:
+            for w in g["workers"]:
+                for q in g["queue"]:
+                    for ov in g["overflow"]:
+                        for c in g["connections"]:
+                            yield w, q, ov, c, g["seconds"], work
 
 
 def _summary_count(summary, name):
@@ -30,9 +37,10 @@ def _summary_count(summary, name):
     return int(m.group(1)) if m else None
 
 
-def run_cell(opts, tmp, w, q, ov, c, seconds):
+def run_cell(opts, tmp, w, q, ov, c, seconds, work="none"):
+    extra = ["--work", work] if work != "none" else []
     srv = servers.start_okserve(opts.bin, tmp, name=f"okserve-w{w}-q{q}-{ov}", mode="pool",
-                                workers=w, queue=q, overflow=ov, cpu=opts.server_cpu)
+                                workers=w, queue=q, overflow=ov, cpu=opts.server_cpu, extra=extra)
     try:
         if opts.loadgen and os.access(opts.loadgen, os.X_OK):
             tool, argv = "loadgen", clients.loadgen_argv(opts.loadgen, srv.url, c, seconds=seconds)
@@ -48,8 +56,9 @@ def run_cell(opts, tmp, w, q, ov, c, seconds):
     rejected = server_rejected if server_rejected is not None else client_rejected
     ok = max(0, res.responses - client_rejected)
     return {
-        "workers": w, "queue": q, "overflow": ov, "connections": c, "tool": tool,
+        "work": work, "workers": w, "queue": q, "overflow": ov, "connections": c, "tool": tool,
         "ok_rps": ok / res.seconds if res.seconds else 0.0,
+        "p50_us": res.latency_us.get("p50"),
         "p99_us": res.latency_us.get("p99"),
         "rejected": rejected,
         "client_errors": res.error_total - client_rejected,
@@ -64,13 +73,13 @@ def run(opts, tmp, log):
     if not (opts.bin and os.access(opts.bin, os.X_OK)):
         return [], f"skipped: okserve not built ({opts.bin or 'no --bin'})"
     rows = []
-    for w, q, ov, c, seconds in grid(opts.quick):
+    for w, q, ov, c, seconds, work in grid(opts.quick):
         try:
-            row = run_cell(opts, tmp, w, q, ov, c, seconds)
+            row = run_cell(opts, tmp, w, q, ov, c, seconds, work)
         except RuntimeError as exc:
             return rows, f"skipped: {exc}"
         rows.append(row)
-        log(f"sweep w={w} q={q} {ov:<6} c={c:<4} {row['ok_rps']:>9.0f} ok/s "
+        log(f"sweep work={work} w={w} q={q} {ov:<6} c={c:<4} {row['ok_rps']:>9.0f} ok/s "
             f"rejected={row['rejected']} errors={row['client_errors']} "
             f"hwm={row['vm_hwm_kib']} KiB")
     return rows, ""
