@@ -37,14 +37,21 @@ void append_escaped(std::string& out, std::string_view s) {
 
 }  // namespace
 
-AccessLog::AccessLog(const std::string& path) {
-    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd_ < 0) {
+AccessLog::AccessLog(const std::string& path) : path_(path) {
+    open_file();
+    writer_ = std::thread([this] { run(); });
+}
+
+bool AccessLog::open_file() {
+    const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0 && !reported_) {
         std::fprintf(stderr, "okserve: --access-log %s: %s (answers go on; lines are dropped and counted)\n",
-                     path.c_str(), std::strerror(errno));
+                     path_.c_str(), std::strerror(errno));
         reported_ = true;
     }
-    writer_ = std::thread([this] { run(); });
+    const int old = fd_.exchange(fd);
+    if (old >= 0) ::close(old);
+    return fd >= 0;
 }
 
 AccessLog::~AccessLog() {
@@ -78,7 +85,7 @@ void AccessLog::format(std::string& out, std::string_view peer, std::time_t when
 void AccessLog::record(std::string_view peer, std::string_view request_line, int status, std::uint64_t bytes) noexcept {
     Stripe& s = stripes_[my_stripe(stripe_count)];
     std::lock_guard lock(s.mutex);
-    if (fd_ < 0 || s.text.size() >= stripe_bytes_max) {
+    if (fd_.load(std::memory_order_relaxed) < 0 || s.text.size() >= stripe_bytes_max) {
         dropped_.fetch_add(1, std::memory_order_relaxed);
         return;
     }
@@ -93,10 +100,12 @@ void AccessLog::record(std::string_view peer, std::string_view request_line, int
 void AccessLog::run() {
     std::unique_lock lock(wake_mutex_);
     for (;;) {
-        wake_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stopping_; });
+        wake_.wait_for(lock, std::chrono::milliseconds(100),
+                       [this] { return stopping_ || reopen_.load(std::memory_order_relaxed); });
         const bool last = stopping_;
         lock.unlock();
-        flush();
+        flush();  // what was written for the old file goes to it
+        if (reopen_.exchange(false)) open_file();
         if (last) return;
         lock.lock();
     }
@@ -114,8 +123,9 @@ void AccessLog::flush() {
             s.lines = 0;
         }
         std::size_t at = 0;
-        while (at < text.size() && fd_ >= 0) {
-            const ssize_t n = ::write(fd_, text.data() + at, text.size() - at);
+        const int fd = fd_.load(std::memory_order_relaxed);
+        while (at < text.size() && fd >= 0) {
+            const ssize_t n = ::write(fd, text.data() + at, text.size() - at);
             if (n < 0 && errno == EINTR) continue;
             if (n <= 0) {
                 if (!reported_) {

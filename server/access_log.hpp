@@ -31,6 +31,13 @@ public:
     // From any thread. bytes: the answer's body bytes ("-" when 0, as the format has it).
     void record(std::string_view peer, std::string_view request_line, int status, std::uint64_t bytes) noexcept;
 
+    // Any thread: the writer closes the file and opens the path again before its next
+    // write (SIGHUP, after logrotate moved the file away).
+    void reopen() noexcept {
+        reopen_.store(true, std::memory_order_relaxed);
+        wake_.notify_one();
+    }
+
     std::uint64_t written() const noexcept { return written_.load(std::memory_order_relaxed); }
     std::uint64_t dropped() const noexcept { return dropped_.load(std::memory_order_relaxed); }
 
@@ -51,7 +58,11 @@ private:
     void run();
     void flush();
 
-    int fd_ = -1;
+    bool open_file();  // the writer's; false (reported once) when it cannot
+
+    std::string path_;
+    std::atomic<int> fd_{-1};  // written by the writer (reopen), read by record()
+    std::atomic<bool> reopen_{false};
     std::array<Stripe, stripe_count> stripes_;
     std::atomic<std::uint64_t> written_{0};
     std::atomic<std::uint64_t> dropped_{0};

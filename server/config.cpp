@@ -156,6 +156,12 @@ const std::vector<Flag>& flags() {
              c.rate_limit = r;
          }},
         {"rate-burst", 0, true, [](Config& c, auto& f, auto& v) { c.rate_burst = parse_uint(f, v, 1, 1u << 30); }},
+        {"instance-header", 0, false, [](Config& c, auto&, auto&) { c.instance_header = true; }},
+        {"instance-name", 0, true, [](Config& c, auto& f, auto& v) {
+             if (v.empty()) bad(f, "needs a name");
+             c.instance_name = v;
+             c.instance_header = true;
+         }},
         {"access-log", 0, true, [](Config& c, auto& f, auto& v) {
              if (v.empty()) bad(f, "needs a file name");
              c.access_log = v;
@@ -415,6 +421,9 @@ Traffic
                               429 with Retry-After, connection kept [no limit]
       --rate-burst N          requests let through at once      [RPS/10, >= 1]
       --access-log FILE       one common-log-format line per request   [none]
+      --instance-header       add "Okserve-Instance: <host name>:<port>" to
+                              every answer (which instance answered)
+      --instance-name NAME    ... with NAME instead (implies --instance-header)
 Admin
       --admin ADDR:PORT       admin listener: /metrics (Prometheus),
                               /stats.json, /events, /health, /ready, and the

@@ -59,7 +59,14 @@ struct Config {
     double rate_limit = 0;           // requests/second over the server; 0: unlimited
     std::uint64_t rate_burst = 0;    // 0: a tenth of a second's worth (at least 1)
     std::string access_log;          // empty: none
+
+    // --instance-header: every answer names the instance that sent it (behind a balancer).
+    bool instance_header = false;
+    std::string instance_name;  // --instance-name; empty: "<host name>:<port>"
 };
+
+// The field --instance-header adds.
+inline constexpr const char* instance_header_name = "Okserve-Instance";
 
 // The probe subcommand: `okserve probe [URL] [--timeout T]`.
 struct ProbeOptions {

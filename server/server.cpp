@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "server/access_log.hpp"
 #include "server/admin/admin_server.hpp"
@@ -65,6 +66,13 @@ std::unique_ptr<RunningMode> make_mode(Config& cfg, const ModeSetup& setup) {
     return nullptr;
 }
 
+std::string instance_name(const Config& cfg, std::uint16_t port) {
+    if (!cfg.instance_name.empty()) return cfg.instance_name;
+    char host[256] = "okserve";
+    ::gethostname(host, sizeof host - 1);
+    return std::string(host) + ":" + std::to_string(port);
+}
+
 }  // namespace
 
 int serve(const Config& cfg_in) {
@@ -73,12 +81,13 @@ int serve(const Config& cfg_in) {
     const NofileLimit nofile = raise_nofile_limit();
     if (cfg.max_connections == 0) cfg.max_connections = default_max_connections(nofile.after, cfg.workers);
 
-    ConnectionRules rules(cfg);  // builds the answers: may throw UsageError
     ServerStats stats;
     // The admin listener first: a port in use stops start-up before the main one serves.
     std::unique_ptr<admin::AdminServer> admin;
     if (cfg.admin) admin = std::make_unique<admin::AdminServer>(cfg, stats);
     std::vector<Listener> listeners = open_listeners(cfg);
+    if (cfg.instance_header) cfg.response.headers.emplace_back(instance_header_name, instance_name(cfg, listeners[0].port));
+    ConnectionRules rules(cfg);  // builds the answers: may throw UsageError
     Signals signals;  // before any thread starts: they inherit the blocked mask
     std::unique_ptr<AccessLog> access_log;
     if (!cfg.access_log.empty()) access_log = std::make_unique<AccessLog>(cfg.access_log);
@@ -106,14 +115,19 @@ int serve(const Config& cfg_in) {
         admin->start([m] { return m->gauges(); }, "http://" + target + "/", access_log.get());
     }
 
-    // The main thread only watches signals: it never touches a client.
-    for (;;) {
-        const SignalKind s = signals.wait(-1);
+    // The main thread only watches signals: it never touches a client. SIGUSR1 prints the
+    // live figures, SIGHUP reopens the access log (after logrotate moved it), at any time.
+    const auto on_other_signal = [&](SignalKind s) {
         if (s == SignalKind::report) {
             std::printf("okserve: live: %s\n", stats.summary().c_str());
             std::fflush(stdout);
         }
+        if (s == SignalKind::reopen && access_log) access_log->reopen();
+    };
+    for (;;) {
+        const SignalKind s = signals.wait(-1);
         if (s == SignalKind::drain) break;
+        on_other_signal(s);
     }
     // A load balancer polling /ready sees 503 now; --drain-delay gives it time to stop
     // sending before the listeners close. A second signal cuts the delay short.
@@ -127,10 +141,7 @@ int serve(const Config& cfg_in) {
             if (left <= 0) break;
             const SignalKind s = signals.wait(static_cast<int>(left));
             if (s == SignalKind::drain) break;
-            if (s == SignalKind::report) {
-                std::printf("okserve: live: %s\n", stats.summary().c_str());
-                std::fflush(stdout);
-            }
+            on_other_signal(s);
         }
     }
     // Stop taking connections: new ones are refused at once, not left in the backlog.
@@ -147,10 +158,7 @@ int serve(const Config& cfg_in) {
             std::fflush(stdout);
             ::_exit(1);
         }
-        if (s == SignalKind::report) {
-            std::printf("okserve: live: %s\n", stats.summary().c_str());
-            std::fflush(stdout);
-        }
+        on_other_signal(s);
     }
     // Connections the drain timeout cuts off are counted as timed out; the summary comes
     // after every thread of the mode has stopped, so the books balance.

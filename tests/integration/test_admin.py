@@ -251,6 +251,30 @@ class AccessLogFile(ServerCase):
         self.assertEqual(parsed, [("GET / HTTP/1.1", "200", "3"), ("HEAD /x?y=1 HTTP/1.1", "200", "-"),
                                   ("GET /bad HTTP/1.1", "400", "12")])
 
+    def test_sighup_reopens_the_file(self):
+        """logrotate's way: move the file away, SIGHUP, and new lines go to a new file."""
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "access.log")
+            srv = self.start("--access-log", path)
+            s = self.connect(srv)
+            s.sendall(GET)
+            self.assertEqual(recv_response(s)[0], 200)
+            wait_for(lambda: os.path.exists(path) and os.path.getsize(path) > 0, what="the first line")
+            os.rename(path, path + ".1")
+            srv.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: os.path.exists(path), what="the file opened again")
+            s.sendall(http_request(target="/after"))
+            self.assertEqual(recv_response(s)[0], 200)
+            s.close()
+            stop_checked(self, srv)
+            with open(path + ".1") as f:
+                old = f.read()
+            with open(path) as f:
+                new = f.read()
+        self.assertIn('"GET / HTTP/1.1" 200 3', old)
+        self.assertNotIn("/after", old)
+        self.assertIn('"GET /after HTTP/1.1" 200 3', new)
+
     def test_a_full_disk_never_stops_answers(self):
         srv = self.start("--admin", "127.0.0.1:0", "--access-log", "/dev/full")
         s = self.connect(srv)
@@ -337,3 +361,19 @@ class BadAdminFlags(ServerCase):
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
         self.assertNotIn("listen=", r.stdout)
+
+
+class InstanceHeader(ServerCase):
+    def test_every_answer_names_its_instance(self):
+        srv = self.start("--instance-header")
+        s = self.connect(srv)
+        s.sendall(GET + http_request("HEAD"))
+        for head_only in (False, True):
+            status, headers, _, _ = recv_response(s, head_only=head_only)
+            self.assertEqual(headers["okserve-instance"], f"{socket.gethostname()}:{srv.port}")
+        named = self.start("--instance-name", "blue-1")
+        s = self.connect(named)
+        s.sendall(GET)
+        self.assertEqual(recv_response(s)[1]["okserve-instance"], "blue-1")
+        r = run([SERVER_BIN, "--port", "0", "--instance-name", ""], timeout=10)
+        self.assertEqual(r.returncode, 2)
