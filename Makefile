@@ -139,12 +139,28 @@ bench-full: all
 	@bash tools/deps.sh bench
 	@python3 tools/bench/bench.py --bin $(SERVER_BIN) --loadgen $(LOADGEN_BIN) --pool-bench $(POOL_BENCH)
 
-install: $(SERVER_BIN)
-	install -d $(DESTDIR)$(PREFIX)/bin
+# make install: the binaries, the static libraries, the public header and okserve.pc
+# (pkg-config); PREFIX and DESTDIR as usual. make uninstall removes exactly those files.
+VERSION    := $(shell sed -n 's/.*version_text = "okserve \(.*\)";/\1/p' server/config.hpp)
+LIBDIR     := $(PREFIX)/lib
+INCDIR     := $(PREFIX)/include/okserve
+INSTALLED  := $(PREFIX)/bin/okserve $(PREFIX)/bin/loadgen $(LIBDIR)/libokserve.a $(LIBDIR)/libokpool.a \
+              $(INCDIR)/okserve.hpp $(LIBDIR)/pkgconfig/okserve.pc
+
+install: $(SERVER_BIN) $(LOADGEN_BIN) $(SERVER_LIB) $(POOL_LIB)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
 	install -m 0755 $(SERVER_BIN) $(DESTDIR)$(PREFIX)/bin/okserve
+	install -m 0755 $(LOADGEN_BIN) $(DESTDIR)$(PREFIX)/bin/loadgen
+	install -m 0644 $(SERVER_LIB) $(DESTDIR)$(LIBDIR)/libokserve.a
+	install -m 0644 $(POOL_LIB) $(DESTDIR)$(LIBDIR)/libokpool.a
+	install -m 0644 server/include/okserve/okserve.hpp $(DESTDIR)$(INCDIR)/okserve.hpp
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS@|$(URING_LIBS)|' \
+	    server/okserve.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/okserve.pc
+	chmod 0644 $(DESTDIR)$(LIBDIR)/pkgconfig/okserve.pc
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/okserve
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(INCDIR) 2>/dev/null
 
 clean:
 	rm -rf build
