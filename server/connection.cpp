@@ -46,8 +46,7 @@ Connection::Action Connection::open(std::int64_t now) noexcept {
     event_ns_ = head_started_ns_ = batch_first_ns_ = batch_start_sum_ns_ = 0;
     batch_answers_ = 0;
     finished_ = {};
-    peer_.clear();
-    request_line_.clear();
+    if (log_) *log_ = {};
     outcome_ = Outcome::answered;
     error_outcome_ = Outcome::errors;
     close_after_ = error_answered_ = unread_input_ = peer_eof_ = draining_ = false;
@@ -132,7 +131,7 @@ std::size_t Connection::answer_all(std::string_view data) noexcept {
         const http::RequestParser::Result r = parser_.feed(data.substr(used));
         used += r.consumed;
         if (rules_->access_log != nullptr && !in_body && r.kind != http::RequestParser::Kind::need_more) {
-            request_line_.assign(first_line(data.substr(at)));
+            log_fields().request_line.assign(first_line(data.substr(at)));
         }
         switch (r.kind) {
             case http::RequestParser::Kind::need_more: head_started_ns_ = start; return used;
@@ -185,8 +184,9 @@ void Connection::answer_request() noexcept {
 
 void Connection::log(int status, const http::Answer& a) noexcept {
     if (rules_->access_log == nullptr) return;
-    rules_->access_log->record(peer_, request_line_, status, a.body.size());
-    request_line_.clear();
+    LogFields& f = log_fields();
+    rules_->access_log->record(f.peer, f.request_line, status, a.body.size());
+    f.request_line.clear();
 }
 
 void Connection::fail_request(http::Status status) noexcept {

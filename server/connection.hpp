@@ -138,7 +138,7 @@ public:
     Finished finished() const noexcept { return finished_; }
 
     // The client's address, for the access log (set by the mode after open()).
-    void set_peer(std::string_view peer) { peer_.assign(peer); }
+    void set_peer(std::string_view peer) { log_fields().peer.assign(peer); }
     // Idle between requests with nothing to send: may be closed to make room.
     bool reusable_idle() const noexcept { return state_ == State::idle && answers_ > 0; }
 
@@ -199,8 +199,17 @@ private:
     std::int64_t batch_first_ns_ = 0;
     std::int64_t batch_start_sum_ns_ = 0;
     Finished finished_{};
-    std::string peer_;          // only with an access log
-    std::string request_line_;  // only with an access log: the line of the request answered next
+    // Only with an access log, so that a connection without one carries a pointer, not two
+    // strings: the client's address and the line of the request answered next.
+    struct LogFields {
+        std::string peer;
+        std::string request_line;
+    };
+    LogFields& log_fields() {
+        if (!log_) log_ = std::make_unique<LogFields>();
+        return *log_;
+    }
+    std::unique_ptr<LogFields> log_;
     std::int64_t deadline_ms_ = 0;
     std::int64_t request_started_ms_ = 0;
     State state_ = State::closed;
