@@ -125,7 +125,7 @@ tsan:
 FUZZ_SECONDS ?= 60
 FUZZ_CXX     ?= clang++
 FUZZ_FLAGS   := -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DOKSERVE_FUZZER -I.
-FUZZ_SRC     := server/connection.cpp $(wildcard server/http/*.cpp)
+FUZZ_SRC     := server/connection.cpp server/access_log.cpp $(wildcard server/http/*.cpp)
 FUZZ_TARGETS := request_fuzzer connection_fuzzer
 
 fuzz: deps
