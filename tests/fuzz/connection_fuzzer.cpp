@@ -40,7 +40,8 @@ std::uint64_t seed_of(std::string_view input) {
 // status line (or the end) is taken as an answer to HEAD: bodies here never start so.
 struct Framing {
     int finals = 0;       // final responses
-    int non_200 = 0;      // of which not 200
+    int non_200 = 0;      // of which not 200 (nor 429)
+    int limited = 0;      // 429s (--rate-limit): they keep the connection
     bool closed = false;  // one said Connection: close
 };
 
@@ -60,7 +61,8 @@ bool check_stream(std::string_view s, Framing& f) {
             continue;
         }
         ++f.finals;
-        if (code != "200") ++f.non_200;
+        if (code == "429") ++f.limited;
+        else if (code != "200") ++f.non_200;
         if (head.find("\r\nConnection: close\r\n") != std::string_view::npos) f.closed = true;
         const std::size_t cl = head.find("\r\nContent-Length: ");
         if (cl == std::string_view::npos) return false;  // every answer here has one
@@ -88,6 +90,10 @@ Run fuzz_one(std::string_view input) {
     cfg.max_requests = (knobs & 2) ? 3 : 0;
     cfg.max_head = (knobs & 4) ? 128 : 8192;
     cfg.max_body = (knobs & 8) ? 64 : UINT64_MAX;
+    if (knobs & 16) {  // a rate limit the schedule's clock runs into: some answers are 429s
+        cfg.rate_limit = 500;
+        cfg.rate_burst = 2;
+    }
     const ConnectionRules rules(cfg);
     Connection c(rules);
     Schedule sched{seed_of(input)};
@@ -140,9 +146,10 @@ Run fuzz_one(std::string_view input) {
     if (c.on({Kind::input, now, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"}) != Action::close) return {false, 0};
     Framing f;
     if (!check_stream(written, f)) return {false, 0};
-    // Every 200 is an answer counted; at most one error answer, and it is the last.
+    // Every 200 and 429 is an answer counted (the 429s apart too); at most one error
+    // answer, and it is the last.
     const int answers = static_cast<int>(c.answers());
-    run.sane = f.finals - f.non_200 == answers && f.non_200 <= 1;
+    run.sane = f.finals - f.non_200 == answers && f.limited == static_cast<int>(c.limited()) && f.non_200 <= 1;
     run.answers = answers;
     return run;
 }
