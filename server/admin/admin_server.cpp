@@ -89,6 +89,10 @@ public:
                 else if (tok == load_token) on_load_output();
                 else on_event(static_cast<std::size_t>(tok), events[i].events, now);
             }
+            if (resume_accept_at_ >= 0 && now >= resume_accept_at_) {
+                resume_accept_at_ = -1;
+                poller_.modify(listen_fd_, EPOLLIN, listener_token);
+            }
             if (now >= next_tick) {
                 tick();
                 next_tick = now + cfg_.admin_interval.count();
@@ -152,6 +156,7 @@ private:
 
     std::int64_t next_due(std::int64_t next_tick) const {
         std::int64_t due = next_tick;
+        if (resume_accept_at_ >= 0) due = std::min(due, resume_accept_at_);
         for (const auto& c : conns_)
             if (c && c->deadline > 0) due = std::min(due, c->deadline);
         return due;
@@ -165,7 +170,15 @@ private:
     void accept_all(std::int64_t now) {
         for (;;) {
             Accepted a = accept_one(listen_fd_);
-            if (!a.fd) return;  // EAGAIN, or an error the next readiness retries
+            if (!a.fd) {
+                // Out of descriptors (or memory): the listener stays readable, so stop
+                // watching it for a while rather than spin.
+                if (a.err != EAGAIN && a.err != EINTR && a.err != ECONNABORTED) {
+                    poller_.modify(listen_fd_, 0, listener_token);
+                    resume_accept_at_ = now + 100;
+                }
+                return;
+            }
             std::size_t slot = conns_.size();
             for (std::size_t i = 0; i < conns_.size(); ++i)
                 if (!conns_[i]) slot = i;
@@ -410,6 +423,7 @@ private:
     Poller poller_;
     Fd wake_;
     std::int64_t started_ns_;
+    std::int64_t resume_accept_at_ = -1;  // accepting paused after EMFILE until then
     std::vector<std::unique_ptr<Conn>> conns_;  // by slot (the epoll token)
     Reading previous_;
     Interval last_;
