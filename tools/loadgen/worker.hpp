@@ -16,7 +16,9 @@ namespace okserve::loadgen {
 struct WorkerConfig {
     sockaddr_storage address{};
     socklen_t address_len = 0;
-    std::string_view request;      // one request's bytes; must outlive the worker
+    std::string_view request;      // one request's head (the whole request when there is no body)
+    std::string_view body;         // --body-file, mapped once and shared by every worker
+    std::string_view target;       // "127.0.0.1:8080", for error messages
     int connections = 1;
     int pipeline = 1;              // requests in flight per connection
     bool close = false;            // one request per connection, the server closes
@@ -73,6 +75,10 @@ private:
     bool flush(Connection& c) noexcept;
     void refill(Connection& c, std::int64_t now) noexcept;
     void fail(Connection& c, ErrorKind kind, std::int64_t now) noexcept;
+    // Keeps the first error of each kind as one line; printf-style, errno text via errno_text().
+    void note(ErrorKind kind, std::int64_t now, const char* format, ...) noexcept __attribute__((format(printf, 4, 5)));
+    void note_errno(ErrorKind kind, std::int64_t now, const char* what, int error) noexcept;
+    ssize_t send_with_body(Connection& c) noexcept;
     void finish_connection(Connection& c, std::int64_t now) noexcept;
     void close_fd(Connection& c) noexcept;
     void schedule_open_loop(std::int64_t now) noexcept;
@@ -85,7 +91,8 @@ private:
     int epoll_fd_ = -1;
     std::vector<Connection> connections_;
     std::vector<std::int64_t> starts_;       // pipeline slots per connection: when each request began
-    std::vector<char> requests_;             // pipeline + 1 copies of the request, written from any offset
+    std::vector<char> requests_;             // no body: pipeline + 1 copies of the request, written from any offset
+    std::size_t request_len_ = 0;            // head + body
     std::vector<char> read_buffer_;          // shared by all connections: the checker keeps no bytes
     std::vector<std::uint32_t> ready_;       // open loop: connections that can take one more request
     std::int64_t interval_ns_ = 0;           // open loop
