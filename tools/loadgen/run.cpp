@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "tools/loadgen/hlog.hpp"
 #include "tools/loadgen/report.hpp"
 #include "tools/loadgen/worker.hpp"
 
@@ -49,8 +50,8 @@ void resolve(const Url& url, WorkerConfig& config) {
 class ProgressWatch {
 public:
     ProgressWatch(const std::vector<std::unique_ptr<Worker>>& workers, ProgressStyle style, std::int64_t start,
-                  const ProgressSink& sink)
-        : workers_(workers), style_(style), start_(start), sink_(sink) {}
+                  const ProgressSink& sink, IntervalLog* hlog)
+        : workers_(workers), style_(style), start_(start), sink_(sink), hlog_(hlog) {}
 
     void worker_finished() {
         std::lock_guard lock(mutex_);
@@ -77,6 +78,11 @@ public:
             if (sink_ && now >= next_sample) {
                 sample(now);
                 next_sample += second * ((now - next_sample) / second + 1);
+            }
+            if (hlog_) {
+                lock.unlock();
+                hlog_->write_ready();
+                lock.lock();
             }
         }
         if (style_ == ProgressStyle::live && drawn_) {
@@ -124,6 +130,7 @@ private:
     ProgressStyle style_;
     std::int64_t start_;
     const ProgressSink& sink_;
+    IntervalLog* hlog_;
     std::mutex mutex_;
     std::condition_variable cv_;
     std::size_t finished_ = 0;
@@ -135,7 +142,7 @@ private:
 
 std::vector<WorkerConfig> plan(const Options& o, std::string_view head, std::string_view body,
                                const std::string& target, const std::atomic<bool>& stop, RequestBudget* budget,
-                               std::int64_t start) {
+                               std::int64_t start, IntervalLog* hlog) {
     WorkerConfig base;
     resolve(o.url, base);
     base.request = head;
@@ -152,6 +159,8 @@ std::vector<WorkerConfig> plan(const Options& o, std::string_view head, std::str
     std::vector<WorkerConfig> configs;
     for (int i = 0; i < o.threads; ++i) {
         WorkerConfig c = base;
+        c.hlog = hlog;
+        c.index = i;
         c.connections = o.connections / o.threads + (i < o.connections % o.threads ? 1 : 0);
         if (o.rate > 0) {
             c.rate = o.rate * c.connections / o.connections;
@@ -178,10 +187,15 @@ RunResult run_load(const Options& options, std::string_view head, std::string_vi
         budget = std::make_unique<RequestBudget>(options.requests);
     }
     std::vector<std::unique_ptr<Worker>> workers;
-    for (const WorkerConfig& config : plan(options, head, body, target, stop, budget.get(), start)) {
+    const double start_epoch = static_cast<double>(wall.tv_sec) + static_cast<double>(wall.tv_nsec) / 1e9;
+    std::unique_ptr<IntervalLog> hlog;
+    if (!options.hlog.empty()) {
+        hlog = std::make_unique<IntervalLog>(options.hlog, start_epoch, start, options.hlog_interval_ns, options.threads);
+    }
+    for (const WorkerConfig& config : plan(options, head, body, target, stop, budget.get(), start, hlog.get())) {
         workers.push_back(std::make_unique<Worker>(config));
     }
-    ProgressWatch watch(workers, progress, start, sink);
+    ProgressWatch watch(workers, progress, start, sink, hlog.get());
     std::vector<std::thread> threads;
     for (auto& w : workers) {
         threads.emplace_back([&watch, worker = w.get()] {
@@ -191,7 +205,7 @@ RunResult run_load(const Options& options, std::string_view head, std::string_vi
     }
     watch.wait_all();
     RunResult result;
-    result.start_epoch = static_cast<double>(wall.tv_sec) + static_cast<double>(wall.tv_nsec) / 1e9;
+    result.start_epoch = start_epoch;
     std::int64_t end = start;
     for (std::size_t i = 0; i < threads.size(); ++i) {
         threads[i].join();
@@ -199,6 +213,9 @@ RunResult run_load(const Options& options, std::string_view head, std::string_vi
         end = std::max(end, workers[i]->finished_ns());
     }
     result.seconds = static_cast<double>(end - start) / 1e9;
+    if (hlog) {
+        hlog->finish(end, options, result);
+    }
     return result;
 }
 

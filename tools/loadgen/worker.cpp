@@ -11,6 +11,8 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <system_error>
+
+#include "tools/loadgen/hlog.hpp"
 #include <unistd.h>
 
 namespace okserve::loadgen {
@@ -60,6 +62,9 @@ Worker::Worker(const WorkerConfig& config) : config_(config) {
     if (config_.rate > 0) {
         interval_ns_ = std::max<std::int64_t>(1, std::llround(1e9 / config_.rate));
     }
+    if (config_.hlog != nullptr) {
+        log_interval_.emplace(make_log_histogram());
+    }
 }
 
 Worker::~Worker() {
@@ -90,11 +95,13 @@ void Worker::run() noexcept {
         }
         if (now >= next_sweep_ns_) {
             sweep(now);
+            roll_log(now, false);
             next_sweep_ns_ = now + sweep_every_ns;
         }
         publish();
     }
     finished_ns_ = std::min(now, config_.deadline_ns);
+    roll_log(now, true);
     if (interval_ns_ > 0 && next_due_ns_ < finished_ns_) {
         // Requests that were due before the end but found no free connection.
         totals_.never_sent += static_cast<std::uint64_t>((finished_ns_ - next_due_ns_ + interval_ns_ - 1) / interval_ns_);
@@ -279,7 +286,12 @@ void Worker::on_response(Connection& c, std::int64_t now) noexcept {
     const auto index = static_cast<std::size_t>(&c - connections_.data());
     const auto depth = static_cast<std::uint32_t>(config_.pipeline);
     const std::int64_t began = starts_[index * depth + c.ring_head];
-    totals_.latency.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, now - began)));
+    const auto latency = static_cast<std::uint64_t>(std::max<std::int64_t>(0, now - began));
+    totals_.latency.record(latency);
+    if (log_interval_) {
+        roll_log(now, false);
+        log_interval_->record(static_cast<std::int64_t>((latency + 500) / 1000));
+    }
     c.ring_head = (c.ring_head + 1) % depth;
     --c.in_flight;
     c.since_ns = now;
@@ -475,6 +487,25 @@ void Worker::sweep(std::int64_t now) noexcept {
         } else if (c.state == State::draining && late) {
             finish_connection(c, now);  // the server never closed; not a request error
         }
+    }
+}
+
+// Hands the interval's histogram to the log once the clock has left it (and at the end), and
+// tells the log this worker will deliver nothing earlier. Once an interval per worker: the lock
+// and the allocation behind it are off the per-request path.
+void Worker::roll_log(std::int64_t now, bool last) noexcept {
+    if (!log_interval_) return;
+    const std::int64_t interval = config_.hlog->interval_of(now);
+    if (interval <= log_interval_index_ && !last) return;
+    try {
+        if (log_interval_->total() > 0) {
+            config_.hlog->deliver(log_interval_index_, *log_interval_);
+            log_interval_->reset();
+        }
+        log_interval_index_ = std::max(interval, log_interval_index_);
+        config_.hlog->advance(config_.index, log_interval_index_);
+    } catch (...) {
+        // Out of memory in the log's map: keep counting into this interval and try again later.
     }
 }
 

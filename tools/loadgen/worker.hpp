@@ -4,14 +4,18 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <sys/socket.h>
 #include <vector>
 
+#include "tools/loadgen/hdr_histogram.hpp"
 #include "tools/loadgen/response_checker.hpp"
 #include "tools/loadgen/stats.hpp"
 
 namespace okserve::loadgen {
+
+class IntervalLog;
 
 struct WorkerConfig {
     sockaddr_storage address{};
@@ -29,6 +33,8 @@ struct WorkerConfig {
     std::int64_t deadline_ns = INT64_MAX;
     RequestBudget* budget = nullptr;          // -n; null when the duration alone ends the run
     const std::atomic<bool>* stop = nullptr;  // set by SIGINT
+    IntervalLog* hlog = nullptr;              // --hlog; this worker is number `index` in it
+    int index = 0;
 };
 
 // Created and run on one thread; read totals() after join. progress() may be read from any
@@ -86,6 +92,7 @@ private:
     bool done(std::int64_t now) const noexcept;
     std::int64_t next_wake(std::int64_t now) const noexcept;
     void publish() noexcept;
+    void roll_log(std::int64_t now, bool last) noexcept;
 
     WorkerConfig config_;
     int epoll_fd_ = -1;
@@ -100,6 +107,8 @@ private:
     std::int64_t next_sweep_ns_ = 0;
     std::int64_t finished_ns_ = 0;
     Totals totals_;
+    std::optional<HdrHistogram> log_interval_;  // --hlog: this interval's latencies, in us
+    std::int64_t log_interval_index_ = 0;
     alignas(64) std::atomic<std::uint64_t> live_responses_{0};
     std::atomic<std::uint64_t> live_errors_{0};
 };
