@@ -86,12 +86,12 @@ HdrHistogram decode_plain(std::string_view in) {
         throw DecodeError("not a V2 histogram encoding (cookie " + std::to_string(cookie) + ")");
     }
     const std::uint64_t payload = get_be(in, 4, 4);
-    const std::uint64_t offset = get_be(in, 8, 4);
     const std::uint64_t digits = get_be(in, 12, 4);
     const auto lowest = static_cast<std::int64_t>(get_be(in, 16, 8));
     const auto highest = static_cast<std::int64_t>(get_be(in, 24, 8));
     if (payload != in.size() - header_size) throw DecodeError("histogram payload length does not match its bytes");
-    if (offset != 0) throw DecodeError("normalizing index offset is not supported");
+    // Bytes 8..11 (normalizing index offset) and 32..39 (conversion ratio) are ignored, as the
+    // JavaScript port does: it writes 1 and an integer where Java writes 0 and a double.
     if (digits > 5 || lowest < 1 || highest < 2 * lowest) throw DecodeError("impossible histogram layout in header");
     HdrHistogram h(lowest, highest, static_cast<int>(digits));
     if (h.counts().size() > max_counts) throw DecodeError("histogram layout too large");
