@@ -377,3 +377,54 @@ class InstanceHeader(ServerCase):
         self.assertEqual(recv_response(s)[1]["okserve-instance"], "blue-1")
         r = run([SERVER_BIN, "--port", "0", "--instance-name", ""], timeout=10)
         self.assertEqual(r.returncode, 2)
+
+
+class LoadTester(ServerCase):
+    """The live page's load tester, through its API: a bounded loadgen run against the main
+    listener, its progress and result, a stop, and the limits."""
+
+    def post(self, srv, path):
+        status, _, body = fetch(srv.admin_url(path), method="POST", timeout=10)
+        return status, json.loads(body)
+
+    def wait_state(self, srv, states, timeout=60):
+        return wait_for(lambda: (lambda s: s if s["state"] in states else None)(json.loads(fetch(srv.admin_url("/load"))[2])),
+                        timeout=timeout, what=f"load state in {states}")
+
+    def test_run_to_the_end_then_stop_one(self):
+        srv = self.start("--admin", "127.0.0.1:0", "--admin-interval", "200ms")
+        status, body = self.post(srv, "/load/start?requests=2000&connections=4")
+        self.assertEqual(status, 202, body)
+        self.assertEqual(body["state"], "running")
+        self.assertEqual(self.post(srv, "/load/start?requests=10")[0], 409)  # one at a time
+        done = self.wait_state(srv, ("done", "failed"))
+        self.assertEqual(done["state"], "done", done)
+        result = done["result"]
+        self.assertEqual(result["requests"], 2000)
+        self.assertEqual(result["errors"]["total"], 0)
+        self.assertEqual(result["status"]["2xx"], 2000)
+        self.assertIn("p99", result["latency_us"])
+        self.assertEqual(done["params"]["connections"], 4)
+        # The server counted them, and the snapshot carries the load's state.
+        wait_for(lambda: stats(srv)["totals"]["requests"] == 2000, what="2000 answers counted")
+        self.assertEqual(stats(srv)["load"]["state"], "done")
+        # A long run, stopped: loadgen still reports what it did.
+        status, body = self.post(srv, "/load/start?duration=30s&connections=2&rate=200&keepalive=0")
+        self.assertEqual(status, 202, body)
+        wait_for(lambda: json.loads(fetch(srv.admin_url("/load"))[2])["progress"] is not None, timeout=10,
+                 what="a progress line")
+        self.assertEqual(self.post(srv, "/load/stop")[0], 202)
+        stopped = self.wait_state(srv, ("stopped", "failed", "done"), timeout=15)
+        self.assertEqual(stopped["state"], "stopped", stopped)
+        self.assertGreater(stopped["result"]["requests"], 0)
+        self.assertLess(stopped["result"]["seconds"], 20)
+        self.assertEqual(stopped["result"]["errors"]["total"], 0)
+        self.assertEqual(self.post(srv, "/load/stop")[0], 409)  # nothing runs now
+
+    def test_bad_parameters_are_400_with_the_reason(self):
+        srv = self.start("--admin", "127.0.0.1:0")
+        for query in ("duration=2m", "connections=0", "rate=-1", "requests=5&duration=1s", "threads=3"):
+            status, body = self.post(srv, "/load/start?" + query)
+            self.assertEqual(status, 400, query)
+            self.assertTrue(body["error"], query)
+        self.assertEqual(json.loads(fetch(srv.admin_url("/load"))[2])["state"], "idle")
