@@ -33,7 +33,8 @@ std::string_view first_line(std::string_view data) noexcept {
 }  // namespace
 
 ConnectionRules::ConnectionRules(const Config& cfg)
-    : config(cfg), limiter(make_limiter(cfg)), responses(cfg.response, limiter ? limiter->retry_after_s() : 1) {}
+    : config(cfg), limiter(make_limiter(cfg)), fine_time(cfg.admin || limiter),
+      responses(cfg.response, limiter ? limiter->retry_after_s() : 1) {}
 
 Connection::Connection(const ConnectionRules& rules) noexcept
     : rules_(&rules), parser_(http::Limits{rules.config.max_head, rules.config.max_body}) {}
@@ -119,18 +120,21 @@ Connection::Action Connection::on_input(std::string_view bytes, std::int64_t now
 std::size_t Connection::answer_all(std::string_view data) noexcept {
     std::size_t used = 0;
     // When the request answered next began: earlier, if its first bytes came before.
-    std::int64_t start = parser_.in_request() ? head_started_ns_ : event_ns_;
+    // Latency bookkeeping only when it is measured (ConnectionRules::fine_time).
+    const bool timed = rules_->fine_time;
+    std::int64_t start = timed && parser_.in_request() ? head_started_ns_ : event_ns_;
     const auto answered = [&] {
+        if (!timed) return;
         if (batch_answers_++ == 0) batch_first_ns_ = start;
         batch_start_sum_ns_ += start - batch_first_ns_;
         start = event_ns_;
     };
     while (used < data.size() && !close_after_) {
-        const bool in_body = parser_.in_body();
+        const bool new_request = rules_->access_log != nullptr && !parser_.in_body();
         const std::size_t at = used;
         const http::RequestParser::Result r = parser_.feed(data.substr(used));
         used += r.consumed;
-        if (rules_->access_log != nullptr && !in_body && r.kind != http::RequestParser::Kind::need_more) {
+        if (new_request && r.kind != http::RequestParser::Kind::need_more) {
             log_fields().request_line.assign(first_line(data.substr(at)));
         }
         switch (r.kind) {

@@ -27,6 +27,9 @@ struct ConnectionRules {
     explicit ConnectionRules(const Config& cfg);  // builds the answers: may throw UsageError
     const Config& config;
     std::unique_ptr<RateLimiter> limiter;  // --rate-limit
+    // Events carry nanoseconds (two more clock reads a turn) only when something uses them:
+    // request latencies, read by --admin, and the rate limiter.
+    bool fine_time = false;
     http::Responses responses;
     AccessLog* access_log = nullptr;       // --access-log; owned by whoever runs the server
 };
@@ -130,7 +133,7 @@ public:
 
     // Answers whose last byte the latest `sent` event wrote, and the sum of their
     // latencies (first byte of the request read to last byte of the answer written).
-    // Zero answers after any other event.
+    // Zero answers after any other event, and always when rules().fine_time is off.
     struct Finished {
         std::uint64_t answers = 0;
         std::int64_t total_ns = 0;

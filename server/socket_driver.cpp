@@ -40,7 +40,7 @@ Io do_read(Connection& c, int fd, std::int64_t now) noexcept {
         if (n > 0) {
             const auto got = static_cast<std::size_t>(n);
             const std::uint64_t served = c.served();
-            const Action next = c.on({.kind = Event::Kind::input, .now_ms = now, .bytes = {buf, got}, .now_ns = now_ns()});
+            const Action next = c.on({.kind = Event::Kind::input, .now_ms = now, .bytes = {buf, got}, .now_ns = fine_clock(c)});
             after_input(c, served);
             return {next, got, false};
         }
@@ -63,7 +63,7 @@ Io do_write(Connection& c, int fd, std::int64_t now, Tally* tally) noexcept {
         const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
         if (n > 0) {
             const auto put = static_cast<std::size_t>(n);
-            const Action next = c.on({.kind = Event::Kind::sent, .now_ms = now, .count = put, .now_ns = now_ns()});
+            const Action next = c.on({.kind = Event::Kind::sent, .now_ms = now, .count = put, .now_ns = fine_clock(c)});
             after_sent(c, tally);
             return {next, put, false};
         }
@@ -76,10 +76,7 @@ Io do_write(Connection& c, int fd, std::int64_t now, Tally* tally) noexcept {
 
 }  // namespace
 
-void after_input(const Connection& c, std::uint64_t served_before) noexcept {
-    const WorkSpec& work = c.rules().config.work;
-    if (work.active() && c.served() > served_before) perform_work(work, c.served() - served_before);
-}
+std::int64_t fine_clock(const Connection& c) noexcept { return c.rules().fine_time ? now_ns() : 0; }
 
 void note_peer(Connection& c, int fd) {
     if (c.rules().access_log == nullptr) return;
@@ -91,11 +88,6 @@ void note_peer(Connection& c, int fd) {
         else if (ss.ss_family == AF_INET6) ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, text, sizeof text);
     }
     c.set_peer(text);
-}
-
-void after_sent(const Connection& c, Tally* tally) noexcept {
-    const Connection::Finished f = c.finished();
-    if (tally != nullptr && f.answers != 0) tally->latency.record(f.total_ns / static_cast<std::int64_t>(f.answers), f.answers);
 }
 
 Turn drive(Connection& c, int fd, Action a, std::int64_t now, bool peer_closed, Tally* tally) noexcept {

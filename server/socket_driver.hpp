@@ -8,6 +8,7 @@
 
 #include "server/connection.hpp"
 #include "server/stats.hpp"
+#include "server/work.hpp"
 
 namespace okserve {
 
@@ -45,11 +46,21 @@ inline Turn drive_event(Connection& c, int fd, const Connection::Event& e, Tally
 // What every mode does after a connection took input or wrote output, whatever its I/O:
 // the --work owed for requests answered since `served_before`, and the latency of answers
 // the last `sent` event finished.
-void after_input(const Connection& c, std::uint64_t served_before) noexcept;
-void after_sent(const Connection& c, Tally* tally) noexcept;
+inline void after_input(const Connection& c, std::uint64_t served_before) noexcept {
+    const WorkSpec& work = c.rules().config.work;
+    if (work.active() && c.served() > served_before) perform_work(work, c.served() - served_before);
+}
+inline void after_sent(const Connection& c, Tally* tally) noexcept {
+    const Connection::Finished f = c.finished();
+    if (tally != nullptr && f.answers != 0) tally->latency.record(f.total_ns / static_cast<std::int64_t>(f.answers), f.answers);
+}
 
 // With an access log, tells the connection its client's address (after open()).
 void note_peer(Connection& c, int fd);
+
+// The nanosecond time for an input or sent event: read only when something uses it
+// (ConnectionRules::fine_time); else 0, and the connection derives it from the millisecond time.
+std::int64_t fine_clock(const Connection& c) noexcept;
 
 // Adds the answers (and 429s) the connection gave since it was last asked to the tally.
 inline void count_answers(Connection& c, Tally& t) noexcept {

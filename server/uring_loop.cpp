@@ -255,7 +255,7 @@ void UringLoop::on_recv(Slot& s, int res, std::uint32_t flags, std::int64_t now)
         const char* bytes = buffer_memory_.get() + std::size_t{buffer} * buffer_size;
         // The connection copies what it does not consume: the buffer goes back at once.
         const std::uint64_t served = s.conn.served();
-        a = s.conn.on({.kind = Kind::input, .now_ms = now, .bytes = {bytes, static_cast<std::size_t>(res)}, .now_ns = now_ns()});
+        a = s.conn.on({.kind = Kind::input, .now_ms = now, .bytes = {bytes, static_cast<std::size_t>(res)}, .now_ns = fine_clock(s.conn)});
         recycle(buffer);
         after_input(s.conn, served);
     } else if (res == 0) {
@@ -276,7 +276,7 @@ void UringLoop::on_send(Slot& s, int res, std::int64_t now) {
     using Kind = Connection::Event::Kind;
     Connection::Action a;
     if (res > 0) {
-        a = s.conn.on({.kind = Kind::sent, .now_ms = now, .count = static_cast<std::size_t>(res), .now_ns = now_ns()});
+        a = s.conn.on({.kind = Kind::sent, .now_ms = now, .count = static_cast<std::size_t>(res), .now_ns = fine_clock(s.conn)});
         after_sent(s.conn, &tally_);
     } else if (res == -EINTR || res == -EAGAIN) {
         a = s.conn.action();

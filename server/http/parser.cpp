@@ -27,14 +27,6 @@ RequestParser::Result RequestParser::feed(std::string_view bytes) noexcept {
     }
 }
 
-bool RequestParser::in_request() const noexcept {
-    return (phase_ == Phase::head && line_started_) || in_body();
-}
-
-bool RequestParser::in_body() const noexcept {
-    return phase_ >= Phase::body_length && phase_ <= Phase::trailers;
-}
-
 void RequestParser::reset() noexcept {
     begin_request();
     failure_ = Status::none;

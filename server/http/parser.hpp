@@ -63,10 +63,10 @@ public:
 
     // True once any byte of the current request (its head or its body) has been seen:
     // a connection idle between requests may close silently, one mid-request gets 408.
-    bool in_request() const noexcept;
+    bool in_request() const noexcept { return (phase_ == Phase::head && line_started_) || in_body(); }
 
     // True while the current request's body is being read (after `head`).
-    bool in_body() const noexcept;
+    bool in_body() const noexcept { return phase_ >= Phase::body_length && phase_ <= Phase::trailers; }
 
     // Forget everything; ready for a new connection.
     void reset() noexcept;

@@ -272,7 +272,9 @@ TEST_CASE("load tester parameters: bounded, and either a count or a duration") {
 }
 
 TEST_CASE("latency: from a request's first byte to its answer's last byte, pipelined answers each counted") {
-    Conn c;
+    Config cfg = test_config();
+    cfg.admin = true;  // latencies are measured when someone can read them
+    Conn c(cfg);
     using Kind = Connection::Event::Kind;
     // The head arrives in two pieces, 1 ms apart; the answer leaves 2 ms after the first.
     c->on({.kind = Kind::input, .now_ms = 0, .bytes = "GET / HTTP/1.1\r\nHo", .now_ns = 10'000'000});
@@ -296,6 +298,16 @@ TEST_CASE("latency: from a request's first byte to its answer's last byte, pipel
     CHECK(counts.answers == 4);
     CHECK(counts.limited == 0);
     CHECK(c->take_counts().answers == 0);  // taken once
+}
+
+TEST_CASE("latency: not measured when nothing reads it") {
+    Conn c;  // no --admin, no --rate-limit
+    CHECK_FALSE(c.rules.fine_time);
+    using Kind = Connection::Event::Kind;
+    c->on({.kind = Kind::input, .now_ms = 0, .bytes = "GET / HTTP/1.1\r\nHost: a\r\n\r\n", .now_ns = 10'000'000});
+    c->on({.kind = Kind::sent, .now_ms = 0, .count = c.unsent().size(), .now_ns = 12'000'000});
+    CHECK(c->finished().answers == 0);
+    CHECK(c->answers() == 1);
 }
 
 TEST_CASE("rate limit: 429 with Retry-After keeps the connection; served() leaves them out") {
