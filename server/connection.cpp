@@ -14,6 +14,38 @@ using Kind = Connection::Event::Kind;
 
 namespace {
 
+// Answer buffers that idle connections gave back, kept by the thread for the next answer it
+// writes: an idle keep-alive connection holds no buffer (its memory stays small), and the
+// next request does not pay malloc and free for one. Bounded; beyond it buffers are freed.
+// This is the one thing here that knows about threads, and only as an allocator does.
+struct SpareBuffers {
+    static constexpr std::size_t max_count = 256;
+    static constexpr std::size_t max_capacity = 4096;  // larger ones are freed, not kept
+    std::vector<std::string> spare;
+
+    void give(std::string& s) noexcept {
+        if (s.capacity() > 15 && s.capacity() <= max_capacity && spare.size() < max_count) {
+            s.clear();
+            spare.push_back(std::move(s));
+        }
+        std::string().swap(s);
+    }
+    void take(std::string& s) noexcept {
+        if (s.capacity() > 15 || spare.empty()) return;
+        s = std::move(spare.back());
+        spare.pop_back();
+    }
+};
+
+SpareBuffers& spares() noexcept {
+    thread_local SpareBuffers buffers;
+    return buffers;
+}
+
+}  // namespace
+
+namespace {
+
 std::unique_ptr<RateLimiter> make_limiter(const Config& cfg) {
     if (cfg.rate_limit <= 0) return nullptr;
     const double tenth = std::ceil(cfg.rate_limit / 10);
@@ -207,6 +239,7 @@ void Connection::fail_request(http::Status status) noexcept {
 // hundred clients that never read an 8 MiB answer cost a hundred small heads.
 void Connection::queue(const http::Answer& a) noexcept {
     const std::size_t at = out_.size();
+    if (out_.capacity() <= 15) spares().take(out_);
     out_.append(a.head);
     char date[http::date_length];
     http::DateCache::copy_to(date);
@@ -275,7 +308,7 @@ Connection::Action Connection::await_input(std::int64_t now) noexcept {
     if (draining_) return finish(answers_ > 0 ? Outcome::answered : Outcome::timed_out);
     if (answers_ == 0) return set(State::idle, Action::read, request_started_ms_ + c.header_timeout.count());
     // Idle keep-alive: hold no answer buffer while waiting (nginx frees its buffers too).
-    if (out_.capacity() > 0 && in_.empty()) std::string().swap(out_);
+    if (out_.capacity() > 15 && in_.empty()) spares().give(out_);
     return set(State::idle, Action::read, now + c.keepalive_timeout.count());
 }
 
