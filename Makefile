@@ -39,6 +39,8 @@ endif
 CXXFLAGS += $(BASEFLAGS) $(OPT) $(URING_FLAGS)
 LDFLAGS  += -pthread $(OPT)
 LDLIBS   += $(URING_LIBS)
+# zlib, for the HdrHistogram logs (--hlog, loadgen report): loadgen and the unit tests only.
+LOADGEN_LIBS := -lz
 
 POOL_SRC    := $(sort $(wildcard pool/*.cpp))
 SERVER_SRC  := $(sort $(filter-out server/main.cpp,$(shell find server -name '*.cpp')))
@@ -86,7 +88,7 @@ $(SERVER_BIN): $(call obj,server/main.cpp) $(SERVER_LIB) $(POOL_LIB)
 
 $(LOADGEN_BIN): $(call obj,tools/loadgen/main.cpp) $(LOADGEN_LIB)
 	@echo "  LINK    $@"
-	@$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+	@$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(LOADGEN_LIBS)
 
 $(POOL_BENCH): $(call obj,tools/bench/pool_bench.cpp) $(POOL_LIB)
 	@echo "  LINK    $@"
@@ -94,7 +96,7 @@ $(POOL_BENCH): $(call obj,tools/bench/pool_bench.cpp) $(POOL_LIB)
 
 $(UNIT_BIN): $(call obj,$(TEST_SRC)) $(SERVER_LIB) $(LOADGEN_LIB) $(POOL_LIB)
 	@echo "  LINK    $@"
-	@$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+	@$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(LOADGEN_LIBS)
 
 # The live page is taken into the binary whole (server/admin/page.cpp, .incbin).
 $(BUILD)/obj/server/admin/page.o: server/admin/page.html

@@ -10,6 +10,8 @@ needs=(
   "g++:g++" "make:make" "python3:python3" "curl:curl" "wrk:wrk" "ab:apache2-utils"
   "h2load:nghttp2-client" "hey:hey" "slowhttptest:slowhttptest" "/usr/include/doctest/doctest.h:doctest-dev"
   "/usr/include/liburing.h:liburing-dev"
+  # loadgen's HdrHistogram logs (--hlog, loadgen report) are zlib-compressed.
+  "/usr/include/zlib.h:zlib1g-dev"
   # The benchmark harness runs in quick mode inside the tests (test_bench.py).
   "nginx:nginx-light" "strace:strace" "taskset:util-linux"
   # make fuzz: clang's libFuzzer (and its sanitizer runtimes).

@@ -6,6 +6,8 @@ import json
 import os
 import socket
 import struct
+import subprocess
+import tempfile
 import threading
 import time
 import unittest
@@ -229,6 +231,22 @@ class AgainstBrokenResponder(LoadgenCase):
         self.assertEqual(rc, 1)
         self.assertEqual(report["errors"]["connect"], 4, report)
         self.assertEqual(report["requests"], 0)
+        self.assertEqual(report["connect_attempts"], 4, report)
+        self.assertIn("Connection refused (ECONNREFUSED)", report["error_messages"]["connect"])
+        # The human summary says why, on one line per kind.
+        proc = support.run([support.LOADGEN_BIN, "-t", "1", "-c", "2", "-n", "4", f"http://127.0.0.1:{port}/"],
+                           timeout=RUN_TIMEOUT)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("connect 4 (of 4 connection attempts)", proc.stdout)
+        self.assertIn(f"first connect error: connect 127.0.0.1:{port}: Connection refused (ECONNREFUSED)", proc.stdout)
+
+    def test_error_text_is_escaped_onto_one_line(self):
+        # A status the checker refuses; its message must not carry the server's bytes raw.
+        with Responder(send_then(b"HTTP/1.1 200\r\x1b[2J OK\r\nContent-Length: 0\r\n\r\n")) as r:
+            proc = support.run([support.LOADGEN_BIN, "-t", "1", "-c", "1", "-n", "2", "--timeout", "300ms", r.url()],
+                               timeout=RUN_TIMEOUT)
+        self.assertNotIn("\x1b", proc.stdout + proc.stderr)
+        self.assertNotIn("\r", proc.stdout + proc.stderr)
 
     def test_server_close_after_answer_and_chunked_are_clean(self):
         behaviours = [
@@ -240,6 +258,169 @@ class AgainstBrokenResponder(LoadgenCase):
             with self.subTest(i=i), Responder(behaviour) as r:
                 rc, report, err = loadgen("-t", "1", "-c", "2", "-n", "20", r.url())
                 self.assert_clean(rc, report, err, 20)
+
+
+class SaysWhatHappened(LoadgenCase):
+    def setUp(self):
+        super().setUp()
+        if not os.access(support.SERVER_BIN, os.X_OK):
+            self.skipTest(f"okserve not built at {support.SERVER_BIN}")
+
+    def test_rate_beyond_the_server_warns_and_strict_fails(self):
+        # 10 million req/s is beyond any 2-core loopback; the run is bounded to 1 second.
+        with support.Server() as srv:
+            plain = support.run([support.LOADGEN_BIN, "-t", "1", "-c", "4", "-d", "1s", "-R", "10000000", srv.url("/")],
+                                timeout=RUN_TIMEOUT)
+            strict = support.run([support.LOADGEN_BIN, "--json", "--strict", "-t", "1", "-c", "4", "-d", "1s",
+                                  "-R", "10000000", srv.url("/")], timeout=RUN_TIMEOUT)
+        self.assertEqual(plain.returncode, 0, plain.stderr)
+        self.assertIn("Rate: requested 10000000 req/s, achieved", plain.stdout)
+        self.assertIn("never sent", plain.stdout)
+        self.assertEqual(len(plain.stderr.strip().splitlines()), 1, plain.stderr)
+        self.assertIn("warning: achieved", plain.stderr)
+        self.assertEqual(strict.returncode, 3, strict.stderr)
+        report = json.loads(strict.stdout)
+        self.assertFalse(report["rate_met"])
+        self.assertGreater(report["never_sent"] + report["late"], 0, report)
+        # Scheduled = sent + never sent: nothing is lost from the books.
+        self.assertAlmostEqual(report["sent"] + report["never_sent"], 10_000_000 * report["seconds"],
+                               delta=10_000_000 * 0.05 + 10)
+
+    def test_rate_kept_is_not_a_warning(self):
+        with support.Server() as srv:
+            proc = support.run([support.LOADGEN_BIN, "--json", "--strict", "-t", "1", "-c", "4", "-n", "200",
+                                "-R", "500", srv.url("/")], timeout=RUN_TIMEOUT)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertTrue(json.loads(proc.stdout)["rate_met"])
+        self.assertEqual(proc.stderr, "")
+
+    def test_banner_comes_before_the_run(self):
+        with support.Server() as srv:
+            p = subprocess.Popen([support.LOADGEN_BIN, "-t", "1", "-c", "1", "-d", "1s", "-R", "50", srv.url("/")],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                first = support.Server._read_line(p.stdout, 0.8)  # well before the 1 s run ends
+                alive = p.poll() is None
+            finally:
+                out, _ = p.communicate(timeout=RUN_TIMEOUT)
+        self.assertTrue(first.startswith("Running 1s test @ http://127.0.0.1:"), first)
+        self.assertTrue(alive, "the banner must come while the run is going on")
+        self.assertNotIn("Running", out)
+        proc = support.run([support.LOADGEN_BIN, "-t", "1", "-c", "1", "-n", "3", "http://127.0.0.1:1/"], timeout=20)
+        self.assertTrue(proc.stdout.startswith("Running 3 requests @ http://127.0.0.1:1/"), proc.stdout)
+
+    def test_json_lines(self):
+        with support.Server() as srv:
+            proc = support.run([support.LOADGEN_BIN, "--json-lines", "-t", "1", "-c", "2", "-d", "2500ms", "-R", "200",
+                                srv.url("/")], timeout=RUN_TIMEOUT)
+            plain = support.run([support.LOADGEN_BIN, "--json", "-t", "1", "-c", "2", "-n", "10", srv.url("/")],
+                                timeout=RUN_TIMEOUT)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        objects = [json.loads(line) for line in proc.stdout.splitlines()]
+        progress = [o for o in objects if o["type"] == "progress"]
+        self.assertEqual(objects[-1]["type"], "result")
+        self.assertEqual(len(objects), len(progress) + 1)
+        self.assertGreaterEqual(len(progress), 2)  # at 1 s and 2 s of a 2.5 s run
+        for o in progress:
+            self.assertEqual(set(o), {"type", "elapsed_s", "requests", "errors", "rps"})
+        self.assertEqual([o["requests"] for o in progress], sorted(o["requests"] for o in progress))
+        result = dict(objects[-1])
+        del result["type"]
+        self.assertEqual(list(result), list(json.loads(plain.stdout)), "the same fields as --json, in order")
+        self.assertGreaterEqual(result["requests"], progress[-1]["requests"])
+        bad = support.run([support.LOADGEN_BIN, "--json", "--json-lines", "http://127.0.0.1:1/"], timeout=10)
+        self.assertEqual(bad.returncode, 2)
+
+    def test_start_at_in_the_past_starts_at_once_with_a_warning(self):
+        with support.Server() as srv:
+            proc = support.run([support.LOADGEN_BIN, "--json", "-t", "1", "-c", "1", "-n", "5", "--start-at",
+                                f"{time.time() - 100:.3f}", srv.url("/")], timeout=RUN_TIMEOUT)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(json.loads(proc.stdout)["requests"], 5)
+        self.assertIn("in the past: starting now", proc.stderr)
+        for bad in ("yesterday", "-5", "nan"):
+            p = support.run([support.LOADGEN_BIN, "--start-at", bad, "http://127.0.0.1:1/"], timeout=10)
+            self.assertEqual(p.returncode, 2, bad)
+
+    def test_body_file_must_be_a_readable_regular_file(self):
+        with tempfile.TemporaryDirectory() as d:
+            for path in (d, os.path.join(d, "missing"), "/dev/null"):
+                with self.subTest(path=path):
+                    proc = support.run([support.LOADGEN_BIN, "-n", "1", "--body-file", path, "http://127.0.0.1:1/"],
+                                       timeout=10)
+                    self.assertEqual(proc.returncode, 2)
+                    self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
+                    self.assertIn(path, proc.stderr)
+                    self.assertEqual(proc.stdout, "")
+
+    def test_body_is_sent_whole_and_held_once(self):
+        size = 32 << 20
+        with tempfile.NamedTemporaryFile() as body:
+            body.write(os.urandom(4096) * (size // 4096))
+            body.flush()
+            expected = open(body.name, "rb").read()
+            got = []
+
+            def serve(conn):
+                # Reads whole requests (head + Content-Length body) and answers each.
+                conn.settimeout(20)
+                buf = b""
+                with conn:
+                    while True:
+                        while b"\r\n\r\n" not in buf:
+                            chunk = conn.recv(1 << 20)
+                            if not chunk:
+                                return
+                            buf += chunk
+                        head, buf = buf.split(b"\r\n\r\n", 1)
+                        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                        while len(buf) < length:
+                            chunk = conn.recv(1 << 20)
+                            if not chunk:
+                                return
+                            buf += chunk
+                        got.append(length == size and buf[:length] == expected)
+                        buf = buf[length:]
+                        conn.sendall(_ok())
+
+            listener = socket.socket()
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(8)
+            listener.settimeout(20)
+            url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+
+            def accept_two():
+                for _ in range(2):
+                    try:
+                        conn, _ = listener.accept()
+                    except OSError:
+                        return
+                    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+            acceptor = threading.Thread(target=accept_two, daemon=True)
+            acceptor.start()
+            # A child python reports loadgen's peak RSS (ru_maxrss of its only child).
+            code = ("import resource,subprocess,sys;r=subprocess.run(sys.argv[1:]);"
+                    "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+            try:
+                proc = support.run(["python3", "-c", code, support.LOADGEN_BIN, "-t", "2", "-c", "2", "-n", "4",
+                                    "--pipeline", "2", "--timeout", "20s", "-m", "POST", "--body-file", body.name, url],
+                                   timeout=RUN_TIMEOUT)
+            finally:
+                listener.close()
+                acceptor.join(timeout=5)
+        rc, rss_kb = proc.stdout.split()[-2:]
+        self.assertEqual(rc, "0", proc.stdout + proc.stderr)
+        self.assertEqual(got, [True] * 4)
+        # One mapping of the body, whatever the threads and depth: well under two copies
+        # (before, each thread held depth + 1 copies).
+        self.assertLess(int(rss_kb) * 1024, 2 * size + (64 << 20) * (3 if support.SLOW else 1), rss_kb)
+
+    def test_version_is_okserve_s(self):
+        a = support.run([support.LOADGEN_BIN, "--version"], timeout=10)
+        b = support.run([support.SERVER_BIN, "--version"], timeout=10)
+        self.assertEqual(a.returncode, 0)
+        self.assertEqual(a.stdout, b.stdout)
+        self.assertTrue(a.stdout.strip())
 
 
 class CommandLine(LoadgenCase):
@@ -264,6 +445,7 @@ class CommandLine(LoadgenCase):
         self.assertIn("Requests/sec:", proc.stdout)
         self.assertIn("99.9%", proc.stdout)
         self.assertEqual(proc.stderr, "")
+        self.assertTrue(proc.stdout.startswith("Running 10 requests @ "), proc.stdout)
 
 
 if __name__ == "__main__":

@@ -40,10 +40,11 @@ std::uint64_t Histogram::highest_in(std::size_t index) noexcept {
     return lowest_in(index) + (1ULL << shift) - 1;
 }
 
-void Histogram::record(std::uint64_t value_ns) noexcept {
-    ++counts_[index_of(value_ns)];
-    ++count_;
-    sum_ += value_ns;
+void Histogram::record(std::uint64_t value_ns, std::uint64_t times) noexcept {
+    if (times == 0) return;
+    counts_[index_of(value_ns)] += times;
+    count_ += times;
+    sum_ += value_ns * times;
     min_ = std::min(min_, value_ns);
     max_ = std::max(max_, value_ns);
 }

@@ -20,7 +20,7 @@ public:
         (37 - sub_bucket_bits + 1) * (1U << (sub_bucket_bits - 1)) + (1U << (sub_bucket_bits - 1));
 
     // Values above max_value are clamped into the last bucket; max() stays exact.
-    void record(std::uint64_t value_ns) noexcept;
+    void record(std::uint64_t value_ns, std::uint64_t times = 1) noexcept;
     void merge(const Histogram& other) noexcept;
 
     // The value at percentile p (0..100): the midpoint of the bucket holding the ceil(p% * n)-th

@@ -4,10 +4,13 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <span>
 #include <string_view>
 #include <unistd.h>
 #include <vector>
 
+#include "server/config.hpp"
+#include "tools/loadgen/merge.hpp"
 #include "tools/loadgen/options.hpp"
 #include "tools/loadgen/report.hpp"
 #include "tools/loadgen/run.hpp"
@@ -26,11 +29,56 @@ void install_stop_handler() {
     sigaction(SIGTERM, &sa, nullptr);
 }
 
+int run_main(const okserve::loadgen::Options& options) {
+    using namespace okserve::loadgen;
+    const BodyFile body = options.body_file.empty() ? BodyFile() : BodyFile(options.body_file);
+    const std::string head = build_head(options, body.bytes().size());
+    if (const std::string warning = check_descriptor_limit(options.connections); !warning.empty()) {
+        std::fprintf(stderr, "loadgen: warning: %s\n", warning.c_str());
+    }
+    install_stop_handler();
+    if (options.start_at) {
+        if (const std::string warning = wait_for_start(*options.start_at, stop_requested); !warning.empty()) {
+            std::fprintf(stderr, "loadgen: warning: %s\n", warning.c_str());
+        }
+    }
+    if (!options.json && !options.json_lines) {
+        std::fputs(format_banner(options).c_str(), stdout);
+        std::fflush(stdout);
+    }
+    const ProgressStyle progress = isatty(STDERR_FILENO) ? ProgressStyle::live
+                                   : options.progress    ? ProgressStyle::lines
+                                                         : ProgressStyle::none;
+    ProgressSink sink;
+    if (options.json_lines) {
+        sink = [](const ProgressSample& sample) {
+            std::fputs(format_json_progress(sample).c_str(), stdout);
+            std::fflush(stdout);
+        };
+    }
+    const RunResult result = run_load(options, head, body.bytes(), stop_requested, progress, sink);
+    const std::string text = options.json_lines ? format_json_result(options, result)
+                             : options.json     ? format_json(options, result)
+                                                : format_summary(options, result);
+    std::fputs(text.c_str(), stdout);
+    std::fflush(stdout);
+    if (const std::string warning = rate_warning(options, result); !warning.empty()) {
+        std::fprintf(stderr, "loadgen: warning: %s\n", warning.c_str());
+    }
+    if (options.strict && rate_fell_short(options, result)) {
+        return 3;
+    }
+    return result.totals.error_total() > 0 ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     using namespace okserve::loadgen;
     const std::vector<std::string_view> args(argv + 1, argv + argc);
+    if (!args.empty() && args[0] == "report") {
+        return report_main(std::span<const std::string_view>(args).subspan(1));
+    }
     const ParsedArgs parsed = parse_args(args);
     if (!parsed.error.empty()) {
         std::fprintf(stderr, "loadgen: %s\n", parsed.error.c_str());
@@ -38,22 +86,21 @@ int main(int argc, char** argv) {
     }
     const Options& options = parsed.options;
     if (options.help || options.version) {
-        std::fputs(options.help ? usage().c_str() : "loadgen (okserve) 0.1\n", stdout);
+        // The same version line as okserve's: they are built and installed together.
+        if (options.help) {
+            std::fputs(usage().c_str(), stdout);
+        } else {
+            std::printf("%s\n", okserve::version_text);
+        }
         return 0;
     }
     try {
-        const std::string body = options.body_file.empty() ? std::string() : read_body_file(options.body_file);
-        const std::string request = build_request(options, body);
-        install_stop_handler();
-        const ProgressStyle progress = isatty(STDERR_FILENO) ? ProgressStyle::live
-                                       : options.progress    ? ProgressStyle::lines
-                                                             : ProgressStyle::none;
-        const RunResult result = run_load(options, request, stop_requested, progress);
-        const std::string text = options.json ? format_json(options, result) : format_summary(options, result);
-        std::fputs(text.c_str(), stdout);
-        return result.totals.error_total() > 0 ? 1 : 0;
+        return run_main(options);
+    } catch (const InputError& e) {
+        std::fprintf(stderr, "loadgen: %s\n", escape_controls(e.what()).c_str());
+        return 2;
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "loadgen: %s\n", e.what());
+        std::fprintf(stderr, "loadgen: %s\n", escape_controls(e.what()).c_str());
         return 1;
     }
 }

@@ -26,7 +26,8 @@ std::optional<int> parse_int_in(std::string_view text, int low, int high) {
 }
 
 enum class Flag { threads, connections, duration, header, timeout, latency, requests, rate,
-                  pipeline, close, method, body_file, json, progress, help, version };
+                  pipeline, close, method, body_file, json, progress, help, version, json_lines, strict,
+                  hlog, hlog_interval, start_at };
 
 struct FlagSpec {
     std::string_view short_name;  // "-t", or empty
@@ -44,6 +45,9 @@ constexpr FlagSpec flag_specs[] = {
     {"-m", "--method", true, Flag::method},         {"", "--body-file", true, Flag::body_file},
     {"", "--json", false, Flag::json},              {"", "--progress", false, Flag::progress},
     {"-h", "--help", false, Flag::help},            {"-V", "--version", false, Flag::version},
+    {"", "--json-lines", false, Flag::json_lines},  {"", "--strict", false, Flag::strict},
+    {"", "--hlog", true, Flag::hlog},               {"", "--hlog-interval", true, Flag::hlog_interval},
+    {"", "--start-at", true, Flag::start_at},
 };
 
 // Finds the spec for one argument; splits "--name=value" and "-t4" into name and inline value.
@@ -133,6 +137,22 @@ std::string apply(Options& o, const FlagSpec& spec, std::string_view value) {
         if (value.empty()) return bad;
         o.body_file = value;
         return {};
+    case Flag::hlog:
+        if (value.empty()) return bad;
+        o.hlog = value;
+        return {};
+    case Flag::hlog_interval: {
+        const auto v = parse_duration_ns(value);
+        if (!v || *v < 1'000'000) return bad + " (at least 1ms)";
+        o.hlog_interval_ns = *v;
+        return {};
+    }
+    case Flag::start_at: {
+        const auto v = parse_number<double>(value);
+        if (!v || !std::isfinite(*v) || *v <= 0 || *v > 1e11) return bad + " (want seconds since the epoch)";
+        o.start_at = *v;
+        return {};
+    }
     default:
         return {};
     }
@@ -146,6 +166,8 @@ void apply_switch(Options& o, Flag flag) {
     case Flag::progress: o.progress = true; break;
     case Flag::help: o.help = true; break;
     case Flag::version: o.version = true; break;
+    case Flag::json_lines: o.json_lines = true; break;
+    case Flag::strict: o.strict = true; break;
     default: break;
     }
 }
@@ -155,6 +177,7 @@ std::string check_combination(const Options& o, bool have_url) {
     if (!have_url) return "missing URL (e.g. http://127.0.0.1:8080/)";
     if (o.threads > o.connections) return "connections (-c) must be at least threads (-t)";
     if (o.close && o.pipeline > 1) return "--close and --pipeline can't be combined: one request per connection";
+    if (o.json && o.json_lines) return "--json and --json-lines can't be combined: --json-lines ends with the --json object";
     return {};
 }
 
@@ -255,6 +278,12 @@ ParsedArgs parse_args(std::span<const std::string_view> args) {
 }
 
 std::string build_request(const Options& options, std::string_view body) {
+    std::string r = build_head(options, body.size());
+    r += body;
+    return r;
+}
+
+std::string build_head(const Options& options, std::size_t body_size) {
     std::string r = options.method + " " + options.url.path + " HTTP/1.1\r\n";
     bool have_host = false;
     for (const std::string& h : options.headers) {
@@ -268,14 +297,13 @@ std::string build_request(const Options& options, std::string_view body) {
     for (const std::string& h : options.headers) {
         r += h + "\r\n";
     }
-    if (!body.empty() || options.method == "POST" || options.method == "PUT") {
-        r += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    if (body_size > 0 || options.method == "POST" || options.method == "PUT") {
+        r += "Content-Length: " + std::to_string(body_size) + "\r\n";
     }
     if (options.close) {
         r += "Connection: close\r\n";
     }
     r += "\r\n";
-    r += body;
     return r;
 }
 
@@ -296,9 +324,17 @@ std::string usage() {
            "      --latency          print the latency percentiles table\n"
            "      --json             print one JSON object instead of the summary\n"
            "      --progress         progress lines on stderr even when it is not a terminal\n"
+           "      --json-lines       a JSON progress object on stdout each second, then the result\n"
+           "      --strict           with -R: exit 3 when the achieved rate is below 95% of it\n"
+           "      --hlog FILE        write an HdrHistogram interval log (latency in us) to FILE\n"
+           "      --hlog-interval D  one interval per D in the log (default 1s)\n"
+           "      --start-at T       start at wall-clock time T (seconds since the epoch), to\n"
+           "                         start several machines together\n"
            "  -h, --help             this text\n"
            "  -V, --version          the version\n"
-           "Exit status: 0 no errors, 1 errors seen (or start-up failure), 2 bad command line.\n";
+           "   or: loadgen report [--json] [--latency] FILE...   merge --hlog files into one report\n"
+           "Exit status: 0 no errors, 1 errors seen (or start-up failure), 2 bad command line or\n"
+           "input file, 3 --strict and the rate fell short.\n";
 }
 
 }  // namespace okserve::loadgen

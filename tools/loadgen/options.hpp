@@ -34,6 +34,11 @@ struct Options {
     bool latency = false;             // print the percentile table
     bool json = false;
     bool progress = false;            // progress lines even when stderr is not a terminal
+    bool json_lines = false;          // progress objects on stdout each second, then the result
+    bool strict = false;              // -R: exit 3 when the achieved rate is below 95% of it
+    std::string hlog;                 // --hlog: HdrHistogram interval log of latency in us
+    std::int64_t hlog_interval_ns = 1'000'000'000;
+    std::optional<double> start_at;   // --start-at: wall-clock start, seconds since the epoch
     bool help = false;
     bool version = false;
     Url url;
@@ -55,5 +60,7 @@ std::string usage();
 // The request bytes, sent as they are for every request. Host comes from the URL unless a -H
 // gives one; --close adds "Connection: close"; a body gets its Content-Length.
 std::string build_request(const Options& options, std::string_view body);
+// The same without the body, for a body of body_size bytes sent after it.
+std::string build_head(const Options& options, std::size_t body_size);
 
 }  // namespace okserve::loadgen

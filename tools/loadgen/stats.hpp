@@ -23,9 +23,21 @@ inline constexpr std::size_t error_kind_count = 5;
 inline constexpr const char* error_kind_names[error_kind_count] = {
     "connect", "reset", "timeout", "bad_status", "bad_framing"};
 
+// The first error of one kind, as one line (errno text included), kept so the report can say
+// why and not only how many. Fixed size: noting it never allocates on the hot path.
+struct FirstError {
+    std::int64_t at_ns = INT64_MAX;  // now_ns() when it happened; INT64_MAX: none yet
+    char text[160] = {};
+};
+
 struct Totals {
     std::uint64_t responses = 0;                        // every complete response, any status
     std::uint64_t bytes_read = 0;
+    std::uint64_t connect_attempts = 0;                 // each connect(), first tries and retries
+    std::uint64_t sent = 0;                             // requests handed to the socket
+    std::uint64_t late = 0;                             // -R: sent 1 ms or more after it was due
+    std::uint64_t never_sent = 0;                       // -R: due before the end, never sent
+    std::array<FirstError, error_kind_count> first_errors{};
     std::array<std::uint64_t, error_kind_count> errors{};
     std::array<std::uint64_t, 6> status_classes{};      // [1] = 1xx ... [5] = 5xx; [0] unused
     Histogram latency;                                  // nanoseconds
@@ -37,9 +49,19 @@ struct Totals {
         for (std::uint64_t e : errors) sum += e;
         return sum;
     }
+    bool wants_first(ErrorKind kind) const noexcept {
+        return first_errors[static_cast<std::size_t>(kind)].at_ns == INT64_MAX;
+    }
     void merge(const Totals& other) noexcept {
         responses += other.responses;
         bytes_read += other.bytes_read;
+        connect_attempts += other.connect_attempts;
+        sent += other.sent;
+        late += other.late;
+        never_sent += other.never_sent;
+        for (std::size_t i = 0; i < first_errors.size(); ++i) {
+            if (other.first_errors[i].at_ns < first_errors[i].at_ns) first_errors[i] = other.first_errors[i];
+        }
         for (std::size_t i = 0; i < errors.size(); ++i) errors[i] += other.errors[i];
         for (std::size_t i = 0; i < status_classes.size(); ++i) status_classes[i] += other.status_classes[i];
         latency.merge(other.latency);

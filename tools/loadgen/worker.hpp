@@ -4,19 +4,25 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <sys/socket.h>
 #include <vector>
 
+#include "tools/loadgen/hdr_histogram.hpp"
 #include "tools/loadgen/response_checker.hpp"
 #include "tools/loadgen/stats.hpp"
 
 namespace okserve::loadgen {
 
+class IntervalLog;
+
 struct WorkerConfig {
     sockaddr_storage address{};
     socklen_t address_len = 0;
-    std::string_view request;      // one request's bytes; must outlive the worker
+    std::string_view request;      // one request's head (the whole request when there is no body)
+    std::string_view body;         // --body-file, mapped once and shared by every worker
+    std::string_view target;       // "127.0.0.1:8080", for error messages
     int connections = 1;
     int pipeline = 1;              // requests in flight per connection
     bool close = false;            // one request per connection, the server closes
@@ -27,6 +33,8 @@ struct WorkerConfig {
     std::int64_t deadline_ns = INT64_MAX;
     RequestBudget* budget = nullptr;          // -n; null when the duration alone ends the run
     const std::atomic<bool>* stop = nullptr;  // set by SIGINT
+    IntervalLog* hlog = nullptr;              // --hlog; this worker is number `index` in it
+    int index = 0;
 };
 
 // Created and run on one thread; read totals() after join. progress() may be read from any
@@ -73,6 +81,10 @@ private:
     bool flush(Connection& c) noexcept;
     void refill(Connection& c, std::int64_t now) noexcept;
     void fail(Connection& c, ErrorKind kind, std::int64_t now) noexcept;
+    // Keeps the first error of each kind as one line; printf-style, errno text via errno_text().
+    void note(ErrorKind kind, std::int64_t now, const char* format, ...) noexcept __attribute__((format(printf, 4, 5)));
+    void note_errno(ErrorKind kind, std::int64_t now, const char* what, int error) noexcept;
+    ssize_t send_with_body(Connection& c) noexcept;
     void finish_connection(Connection& c, std::int64_t now) noexcept;
     void close_fd(Connection& c) noexcept;
     void schedule_open_loop(std::int64_t now) noexcept;
@@ -80,12 +92,14 @@ private:
     bool done(std::int64_t now) const noexcept;
     std::int64_t next_wake(std::int64_t now) const noexcept;
     void publish() noexcept;
+    void roll_log(std::int64_t now, bool last) noexcept;
 
     WorkerConfig config_;
     int epoll_fd_ = -1;
     std::vector<Connection> connections_;
     std::vector<std::int64_t> starts_;       // pipeline slots per connection: when each request began
-    std::vector<char> requests_;             // pipeline + 1 copies of the request, written from any offset
+    std::vector<char> requests_;             // no body: pipeline + 1 copies of the request, written from any offset
+    std::size_t request_len_ = 0;            // head + body
     std::vector<char> read_buffer_;          // shared by all connections: the checker keeps no bytes
     std::vector<std::uint32_t> ready_;       // open loop: connections that can take one more request
     std::int64_t interval_ns_ = 0;           // open loop
@@ -93,6 +107,8 @@ private:
     std::int64_t next_sweep_ns_ = 0;
     std::int64_t finished_ns_ = 0;
     Totals totals_;
+    std::optional<HdrHistogram> log_interval_;  // --hlog: this interval's latencies, in us
+    std::int64_t log_interval_index_ = 0;
     alignas(64) std::atomic<std::uint64_t> live_responses_{0};
     std::atomic<std::uint64_t> live_errors_{0};
 };
