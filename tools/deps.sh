@@ -16,6 +16,8 @@ needs=(
   "nginx:nginx-light" "strace:strace" "taskset:util-linux"
   # make fuzz: clang's libFuzzer (and its sanitizer runtimes).
   "clang++:clang" "/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-14-dev"
+  # The live page is tested in a headless browser (test_live_page.py); a font for its text.
+  "chromium:chromium" "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core"
 )
 
 missing=()
