@@ -383,7 +383,7 @@ def screenshot(path, seconds):
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--screenshot", metavar="PNG", help="save the page under load to this file")
-    ap.add_argument("--seconds", type=int, default=12, help="length of the first run for the screenshot")
+    ap.add_argument("--seconds", type=int, default=20, help="length of the first run for the screenshot")
     ap.add_argument("--build", default=None, help="build folder (default: build/release)")
     opts, rest = ap.parse_known_args()
     if opts.build:
