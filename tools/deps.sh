@@ -18,6 +18,8 @@ needs=(
   "clang++:clang" "/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-14-dev"
   # The library is built against its installed tree with pkg-config (test_embed.py).
   "pkg-config:pkg-config"
+  # The live page is tested in a headless browser (test_live_page.py); a font for its text.
+  "chromium:chromium" "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core"
 )
 
 missing=()
