@@ -66,7 +66,7 @@ std::string parse_load_params(std::string_view query, LoadParams& out) {
             p.connections = static_cast<int>(n);
         } else if (key == "rate") {
             double r = 0;
-            if (!to_double(value, r) || !(r >= 0) || r > 1e7) return "rate: requests/second, 0 (as fast as possible) .. 1e7";
+            if (value.starts_with('-') || !to_double(value, r) || !(r >= 0) || r > 1e7) return "rate: requests/second, 0 (as fast as possible) .. 1e7";
             p.rate = r;
         } else if (key == "keepalive") {
             if (value != "0" && value != "1") return "keepalive: 1 or 0";
@@ -146,6 +146,7 @@ std::string LoadRunner::start(const LoadParams& p) {
 
     ::fcntl(read_end.get(), F_SETFL, O_NONBLOCK);
     pid_ = pid;
+    ++run_;
     out_ = std::move(read_end);
     partial_.clear();
     state_ = "running";
@@ -217,7 +218,7 @@ void LoadRunner::reap() {
 }
 
 std::string LoadRunner::status_json() const {
-    return "{\"state\":\"" + state_ + "\",\"params\":" + params_json_ + ",\"progress\":" + progress_json_ +
+    return "{\"run\":" + std::to_string(run_) + ",\"state\":\"" + state_ + "\",\"params\":" + params_json_ + ",\"progress\":" + progress_json_ +
            ",\"result\":" + result_json_ + ",\"message\":\"" + json_escape(message_) + "\"}";
 }
 

@@ -47,7 +47,7 @@ public:
     int output_fd() const noexcept { return out_.get(); }
     // Reads what the child wrote; at end of output, reaps it.
     void on_readable();
-    // {"state":"idle|running|done|stopped|failed", "params":{...}, "progress":{...},
+    // {"run":N, "state":"idle|running|done|stopped|failed", "params":{...}, "progress":{...},
     //  "result":{...}, "message":"..."}
     std::string status_json() const;
 
@@ -66,6 +66,7 @@ private:
     std::string result_json_ = "null";
     std::string message_;
     bool stop_asked_ = false;
+    std::uint64_t run_ = 0;  // counts starts: tells one run's status from the previous one's
 };
 
 // The loadgen that sits beside this executable (the build and install trees both put it

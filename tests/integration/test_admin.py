@@ -395,7 +395,7 @@ class LoadTester(ServerCase):
         srv = self.start("--admin", "127.0.0.1:0", "--admin-interval", "200ms")
         status, body = self.post(srv, "/load/start?requests=2000&connections=4")
         self.assertEqual(status, 202, body)
-        self.assertEqual(body["state"], "running")
+        self.assertEqual((body["state"], body["run"]), ("running", 1))
         self.assertEqual(self.post(srv, "/load/start?requests=10")[0], 409)  # one at a time
         done = self.wait_state(srv, ("done", "failed"))
         self.assertEqual(done["state"], "done", done)
@@ -410,7 +410,7 @@ class LoadTester(ServerCase):
         self.assertEqual(stats(srv)["load"]["state"], "done")
         # A long run, stopped: loadgen still reports what it did.
         status, body = self.post(srv, "/load/start?duration=30s&connections=2&rate=200&keepalive=0")
-        self.assertEqual(status, 202, body)
+        self.assertEqual((status, body["run"]), (202, 2), body)
         wait_for(lambda: json.loads(fetch(srv.admin_url("/load"))[2])["progress"] is not None, timeout=10,
                  what="a progress line")
         self.assertEqual(self.post(srv, "/load/stop")[0], 202)

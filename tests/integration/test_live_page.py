@@ -21,7 +21,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cdp  # noqa: E402
 import support  # noqa: E402
 
-ADMIN_RE = re.compile(r"okserve: admin=http://(\S+?)/")
 # Waits are deadlines, not expectations: a sanitizer build starts and serves more slowly.
 SLOW_FACTOR = 3 if support.SLOW else 1
 
@@ -82,11 +81,7 @@ def start_okserve(start, *extra, admin="127.0.0.1:0"):
     """Starts okserve (through `start`, so the test audits it) with an admin listener that
     snapshots every 250 ms; returns (server, admin URL)."""
     srv = start("--admin", admin, "--admin-interval", "250ms", *extra)
-    line = support.Server._read_line(srv.proc.stdout, 10)
-    m = ADMIN_RE.search(line)
-    if not m:
-        raise RuntimeError(f"no admin line from okserve: {line!r}")
-    return srv, f"http://{m.group(1)}/"
+    return srv, srv.admin_url("/")  # support.Server read the admin line
 
 
 class LivePage(support.ServerCase):

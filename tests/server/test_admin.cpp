@@ -264,7 +264,7 @@ TEST_CASE("load tester parameters: bounded, and either a count or a duration") {
     CHECK(admin::parse_load_params("requests=3&connections=10", p).empty());
     CHECK(p.requests == 3);
     CHECK(p.connections == 3);  // no more connections than requests
-    for (const char* bad : {"duration=2m", "duration=0s", "connections=0", "connections=1001", "rate=-1", "keepalive=yes",
+    for (const char* bad : {"duration=2m", "duration=0s", "connections=0", "connections=1001", "rate=-1", "rate=-0", "keepalive=yes",
                             "requests=2&duration=1s", "threads=2", "requests=x"}) {
         CAPTURE(bad);
         CHECK_FALSE(admin::parse_load_params(bad, p).empty());
