@@ -132,6 +132,17 @@ std::vector<Span> append_answers(std::string& text, const ResponseSpec& spec,
     return spans;
 }
 
+// One head twice, for GET and for HEAD (the same fields; HEAD's span has no body), with a
+// body of f.body_size bytes already in text at body_begin.
+void append_get_and_head(std::string& text, const HeadFields& f, std::size_t body_begin, std::vector<Span>& spans) {
+    for (bool head_only : {false, true}) {
+        Span s = append_span(text, f);
+        s.body_begin = body_begin;
+        s.body_size = head_only ? 0 : f.body_size;
+        spans.push_back(s);
+    }
+}
+
 // Each error answer, GET then HEAD: a "<reason>\n" body, and the connection closes.
 template <std::size_t N>
 std::vector<Span> append_errors(std::string& text, const std::array<Status, N>& statuses,
@@ -145,13 +156,8 @@ std::vector<Span> append_errors(std::string& text, const std::array<Status, N>& 
         const std::string_view extra = code == 503 ? "Retry-After: 1\r\n"
                                      : code == 405 ? "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, PATCH\r\n"
                                                    : "";
-        const HeadFields f{code, "text/plain; charset=utf-8", true, size, "close", server, extra};
-        for (bool head_only : {false, true}) {
-            Span s = append_span(text, f);
-            s.body_begin = body_begin;
-            s.body_size = head_only ? 0 : size;
-            spans.push_back(s);
-        }
+        append_get_and_head(text, {code, "text/plain; charset=utf-8", true, size, "close", server, extra}, body_begin,
+                            spans);
     }
     return spans;
 }
@@ -164,13 +170,8 @@ std::vector<Span> append_limited(std::string& text, int retry_after_s, bool serv
     const std::string extra = "Retry-After: " + std::to_string(retry_after_s) + "\r\n";
     std::vector<Span> spans;
     for (std::string_view connection : {"", "keep-alive", "close"}) {
-        const HeadFields f{429, "text/plain; charset=utf-8", true, size, connection, server, extra};
-        for (bool head_only : {false, true}) {
-            Span s = append_span(text, f);
-            s.body_begin = body_begin;
-            s.body_size = head_only ? 0 : size;
-            spans.push_back(s);
-        }
+        append_get_and_head(text, {429, "text/plain; charset=utf-8", true, size, connection, server, extra}, body_begin,
+                            spans);
     }
     return spans;
 }

@@ -56,6 +56,22 @@ def wait_for(check, timeout=5.0, what="condition"):
         time.sleep(0.05)
 
 
+def wait_metric(srv, name, value, timeout=5.0):
+    """Polls /metrics until `name` reads `value` (counters are summed from per-thread
+    tallies a moment after each turn); returns the samples."""
+    return wait_for(lambda: (lambda m: m if m.get(name) == value else None)(metrics(srv)), timeout=timeout,
+                    what=f"{name} == {value}")
+
+
+def ask_times(tc, srv, n):
+    """n keep-alive GETs on one connection, each answered 200."""
+    s = tc.connect(srv)
+    for _ in range(n):
+        s.sendall(GET)
+        tc.assertEqual(recv_response(s)[0], 200)
+    s.close()
+
+
 def stats(srv):
     status, _, body = fetch(srv.admin_url("/stats.json"))
     assert status == 200, status
@@ -66,11 +82,7 @@ def stats(srv):
 class AdminEndpoints(ServerCase):
     def test_metrics_stats_and_events(self):
         srv = self.start("--admin", "127.0.0.1:0", "--admin-interval", "200ms")
-        s = self.connect(srv)
-        for _ in range(5):
-            s.sendall(GET)
-            self.assertEqual(recv_response(s)[0], 200)
-        s.close()
+        ask_times(self, srv, 5)
 
         status, headers, body = fetch(srv.admin_url("/metrics"))
         self.assertEqual(status, 200)
@@ -79,9 +91,7 @@ class AdminEndpoints(ServerCase):
         for name in REQUIRED + ["request_duration_seconds"]:
             self.assertIn(f"# HELP okserve_{name} ", text)
             self.assertIn(f"# TYPE okserve_{name} ", text)
-        # Counters are summed from per-thread tallies a moment after each turn.
-        m = wait_for(lambda: (lambda m: m if m["okserve_requests_total"] == 5 else None)(metrics(srv)),
-                     what="requests_total == 5")
+        m = wait_metric(srv, "okserve_requests_total", 5)
         self.assertEqual(m["okserve_request_duration_seconds_count"], 5)
         self.assertGreater(m["okserve_request_duration_seconds_sum"], 0)
         buckets = [(k, v) for k, v in m.items() if k.startswith("okserve_request_duration_seconds_bucket")]
@@ -194,8 +204,7 @@ class AdminUnderLoad(ServerCase):
             self.assertGreater(m["okserve_queue_capacity"], 0)
         for c in clients:
             self.assertEqual(recv_response(c, timeout=30)[0], 200)
-        m = wait_for(lambda: (lambda m: m if m["okserve_requests_total"] == 6 else None)(metrics(srv)),
-                     what="six answers")
+        m = wait_metric(srv, "okserve_requests_total", 6)
         # Each waited its turn: the slowest took at least six times 400 ms.
         self.assertGreater(m["okserve_request_duration_seconds_sum"], 6 * 0.4)
 
@@ -220,8 +229,7 @@ class RateLimit(ServerCase):
         time.sleep(0.6)  # two tokens come back at 4 per second
         s.sendall(GET)
         self.assertEqual(recv_response(s)[0], 200, "the same connection is served again")
-        m = wait_for(lambda: (lambda m: m if m["okserve_requests_total"] == 7 else None)(metrics(srv)),
-                     what="seven answers")
+        m = wait_metric(srv, "okserve_requests_total", 7)
         self.assertEqual(m["okserve_rate_limited_total"], limited)
         s.close()
         summary = stop_checked(self, srv)
@@ -277,12 +285,8 @@ class AccessLogFile(ServerCase):
 
     def test_a_full_disk_never_stops_answers(self):
         srv = self.start("--admin", "127.0.0.1:0", "--access-log", "/dev/full")
-        s = self.connect(srv)
-        for _ in range(20):
-            s.sendall(GET)
-            self.assertEqual(recv_response(s)[0], 200)
-        s.close()
-        wait_for(lambda: metrics(srv)["okserve_access_log_dropped_total"] == 20, what="20 lines dropped")
+        ask_times(self, srv, 20)
+        wait_metric(srv, "okserve_access_log_dropped_total", 20)
         stop_checked(self, srv)
         self.assertEqual(srv.stderr.count("--access-log"), 1, srv.stderr)
 
@@ -293,8 +297,7 @@ class Work(ServerCase):
         s = self.connect(srv)
         s.sendall(GET)
         self.assertEqual(recv_response(s)[0], 200)
-        m = wait_for(lambda: (lambda m: m if m["okserve_request_duration_seconds_count"] == 1 else None)(metrics(srv)),
-                     what="one sample")
+        m = wait_metric(srv, "okserve_request_duration_seconds_count", 1)
         self.assertGreaterEqual(m["okserve_request_duration_seconds_sum"], 0.15)
         self.assertEqual(m['okserve_request_duration_seconds_bucket{le="0.1"}'], 0)
 

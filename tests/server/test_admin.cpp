@@ -32,6 +32,17 @@ std::vector<std::string> lines_of(const std::string& text) {
     return out;
 }
 
+// A temporary file that is removed at the end of the test.
+struct TempFile {
+    char path[32] = "/tmp/okserve-access-XXXXXX";
+    TempFile() {
+        const int fd = ::mkstemp(path);
+        REQUIRE(fd >= 0);
+        ::close(fd);
+    }
+    ~TempFile() { ::unlink(path); }
+};
+
 std::string read_all(const std::string& path) {
     std::ifstream f(path);
     std::stringstream ss;
@@ -165,10 +176,8 @@ TEST_CASE("access log lines: common log format, escaped, '-' for no body") {
 }
 
 TEST_CASE("the access log writes every line, in order per thread, and counts them") {
-    char path[] = "/tmp/okserve-access-XXXXXX";
-    const int fd = ::mkstemp(path);
-    REQUIRE(fd >= 0);
-    ::close(fd);
+    TempFile file;
+    const char* path = file.path;
     {
         AccessLog log(path);
         for (int i = 0; i < 1000; ++i) log.record("::1", "GET /" + std::to_string(i) + " HTTP/1.1", 200, 3);
@@ -177,7 +186,6 @@ TEST_CASE("the access log writes every line, in order per thread, and counts the
     REQUIRE(lines.size() == 1000);
     CHECK(lines.front().find("\"GET /0 HTTP/1.1\" 200 3") != std::string::npos);
     CHECK(lines.back().find("\"GET /999 HTTP/1.1\" 200 3") != std::string::npos);
-    ::unlink(path);
 }
 
 TEST_CASE("an access log on a full disk drops lines and counts them; answers never wait") {
@@ -338,10 +346,8 @@ TEST_CASE("rate limit: 429 with Retry-After keeps the connection; served() leave
 }
 
 TEST_CASE("the access log gets each request's line, status and body size, with the peer") {
-    char path[] = "/tmp/okserve-access-XXXXXX";
-    const int fd = ::mkstemp(path);
-    REQUIRE(fd >= 0);
-    ::close(fd);
+    TempFile file;
+    const char* path = file.path;
     {
         AccessLog log(path);
         Config cfg = test_config();
@@ -364,7 +370,6 @@ TEST_CASE("the access log gets each request's line, status and body size, with t
     CHECK(lines[1].ends_with("] \"HEAD /h HTTP/1.0\" 200 -"));
     CHECK(lines[2].starts_with("::1 - - ["));
     CHECK(lines[2].ends_with("] \"BREW /pot HTTP/1.1\" 400 12"));
-    ::unlink(path);
 }
 
 }  // TEST_SUITE
