@@ -21,6 +21,7 @@ import csv
 import io
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -55,18 +56,36 @@ def haproxy_bin():
 
 
 def free_ports(n):
-    """n distinct free TCP ports on 127.0.0.1 (bound to port 0, then closed). Another
-    program may take one meanwhile; starting an instance retries briefly on a busy port."""
+    """n distinct free TCP ports on 127.0.0.1, below the kernel's ephemeral range when it
+    leaves room: an instance gets the same port again after its restart, and a port from
+    the ephemeral range could meanwhile become some client connection's source port. A
+    port another program takes meanwhile is survived: starting an instance retries."""
+    low = 32768
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    rng = random.Random()
     socks, ports = [], []
     try:
-        while len(ports) < n:
+        for _ in range(2000):
+            if len(ports) == n:
+                break
+            port = rng.randrange(10000, low) if low > 11000 else 0
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                s.close()
+                continue
             socks.append(s)
             ports.append(s.getsockname()[1])
     finally:
         for s in socks:
             s.close()
+    if len(ports) < n:
+        raise RuntimeError("no free ports")
     return ports
 
 
