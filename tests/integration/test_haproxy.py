@@ -5,7 +5,7 @@ Each instance runs with --admin (HAProxy checks its /ready every 100 ms) and --d
 on SIGTERM /ready says 503 at once, HAProxy takes the instance out of rotation at its next
 check, and only then, when the drain delay ends, does okserve stop accepting and drain.
 loadgen sends a fixed rate through HAProxy the whole time; a sampler thread sends a request
-every 20 ms and records which instance answered (the Okserve-Instance header), and a
+every 10 to 30 ms and records which instance answered (the Okserve-Instance header), and a
 watcher reads HAProxy's `show stat` every 50 ms for each server's state.
 
 Checked: loadgen and the sampler saw zero errors and only 2xx; HAProxy retried and
@@ -196,11 +196,12 @@ class HaproxyRollingRestart(unittest.TestCase):
         stop = threading.Event()
         t0 = time.monotonic()
 
-        # The sampler: a request every 20 ms, a new connection each, through HAProxy.
+        # The sampler: a request every 10 to 30 ms, a new connection each, through HAProxy.
         samples = []  # (sent, received, status or None, instance or error text)
 
         def sampler():
             req = http_request("GET", "/sample", host="okserve", headers=[("Connection", "close")])
+            jitter = random.Random()
             end = time.monotonic() + 120  # bounded even if the test forgets to stop it
             while not stop.is_set() and time.monotonic() < end:
                 sent = time.monotonic()
@@ -211,7 +212,10 @@ class HaproxyRollingRestart(unittest.TestCase):
                     samples.append((sent, time.monotonic(), status, headers.get("okserve-instance")))
                 except (OSError, ValueError, IndexError) as e:
                     samples.append((sent, time.monotonic(), None, f"{type(e).__name__}: {e}"))
-                stop.wait(max(0.0, SAMPLE_EVERY - (time.monotonic() - sent)))
+                # A random pause (10 to 30 ms): at a fixed period the sampler could keep
+                # landing on the same slot of HAProxy's round robin beside loadgen's fixed
+                # rate, and so on the same instance.
+                stop.wait(max(0.0, jitter.uniform(0.5, 1.5) * SAMPLE_EVERY - (time.monotonic() - sent)))
 
         # The watcher: each server's state in HAProxy, every 50 ms.
         states = []  # (time, {name: status})
@@ -231,13 +235,14 @@ class HaproxyRollingRestart(unittest.TestCase):
             t.start()
 
         # The load: long enough for three drains and restarts with room either side.
-        duration = 1.0 + 3 * (DRAIN_DELAY + SETTLE + 1.5) + 2.0
+        duration = 1.0 + 3 * (DRAIN_DELAY + SETTLE + 0.8) + 2.0
         lg_out = open(os.path.join(self.tmp, "loadgen.json"), "w+")
         self.addCleanup(lg_out.close)
         lg = subprocess.Popen([LOADGEN_BIN, "-t", "1", "-c", str(CONNECTIONS), "-R", str(RATE),
                                "-d", f"{duration:.1f}s", "--timeout", "3s", "--json",
                                f"http://127.0.0.1:{front}/"],
                               stdout=lg_out, stderr=subprocess.PIPE, text=True)
+        lg_start = time.monotonic()
         self.addCleanup(lambda: lg.poll() is None and (lg.kill(), lg.wait()))
 
         time.sleep(1.0)
@@ -362,9 +367,22 @@ class HaproxyRollingRestart(unittest.TestCase):
             }
 
         per_instance_samples = {n: sum(1 for s in samples if s[3] == n) for n in NAMES}
+        # The traffic moving: each instance's sampler answers per half second from the
+        # start of the load, and when each was signalled, marked DOWN, started, marked UP.
+        slots = int((lg_end - lg_start) / 0.5) + 1
+        timeline = {n: [0] * slots for n in NAMES}
+        for sent, _, _, inst in samples:
+            k = int((sent - lg_start) / 0.5)
+            if inst in timeline and 0 <= k < slots:
+                timeline[inst][k] += 1
+        marks = {n: {"sigterm": round(events[n]["term"] - lg_start, 2),
+                     "down": round(events[n]["term"] - lg_start + out_of_rotation[n]["down_after_sigterm_s"], 2),
+                     "started": round(events[n]["started"] - lg_start, 2),
+                     "up": round(events[n]["term"] - lg_start + out_of_rotation[n]["down_after_sigterm_s"]
+                                 + out_of_rotation[n]["haproxy_out_s"], 2)} for n in NAMES}
         report = {
             "build": os.path.basename(BUILD), "rate": RATE, "connections": CONNECTIONS,
-            "duration_s": duration, "drain_delay_s": DRAIN_DELAY,
+            "duration_s": round(duration, 1), "drain_delay_s": DRAIN_DELAY,
             "loadgen": {"requests": lg_json["requests"], "errors": lg_json["errors"]["total"],
                         "2xx": lg_json["status"]["2xx"], "p99_us": lg_json["latency_us"]["p99"],
                         "max_us": lg_json["latency_us"]["max"]},
@@ -372,6 +390,8 @@ class HaproxyRollingRestart(unittest.TestCase):
             "haproxy": {k: int(be[k] or 0) for k in ("wretr", "wredis", "econ", "eresp")},
             "answers_by_instance": answered,
             "out_of_rotation": out_of_rotation,
+            "events_s": marks,
+            "sampler_answers_per_half_second": {n: " ".join(map(str, v)) for n, v in timeline.items()},
         }
         print("\n  haproxy rolling restart: " + json.dumps(report))
         path = os.environ.get("OKSERVE_HAPROXY_REPORT")
