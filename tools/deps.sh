@@ -14,6 +14,8 @@ needs=(
   "/usr/include/zlib.h:zlib1g-dev"
   # The benchmark harness runs in quick mode inside the tests (test_bench.py).
   "nginx:nginx-light" "strace:strace" "taskset:util-linux"
+  # Several instances behind a balancer (test_haproxy.py, examples/haproxy/).
+  "haproxy:haproxy"
   # make fuzz: clang's libFuzzer (and its sanitizer runtimes).
   "clang++:clang" "/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-14-dev"
   # The library is built against its installed tree with pkg-config (test_embed.py).
