@@ -134,7 +134,9 @@ const std::vector<Flag>& flags() {
         {"server-header", 0, false, [](Config& c, auto&, auto&) { c.response.server_header = true; }},
         {"max-body", 0, true, [](Config& c, auto& f, auto& v) { c.max_body = parse_uint(f, v, 0, UINT64_MAX / 2); }},
         {"max-head", 0, true, [](Config& c, auto& f, auto& v) { c.max_head = size_value(f, v, 64, 1u << 20); }},
-        {"drain-delay", 0, true, [](Config& c, auto& f, auto& v) { c.drain_delay = parse_duration(f, v); }},
+        {"drain-delay", 0, true, [](Config& c, auto& f, auto& v) {
+             c.drain_delay = v == "0" ? std::chrono::milliseconds(0) : parse_duration(f, v);  // 0: no delay
+         }},
         {"admin", 0, true, [](Config& c, auto& f, auto& v) {
              parse_host_port(f, v, c.admin_host, c.admin_port);
              c.admin = true;

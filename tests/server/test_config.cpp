@@ -84,6 +84,13 @@ TEST_CASE("bad flags and values are usage errors") {
     }
 }
 
+TEST_CASE("--drain-delay takes 0, its default; the timeouts do not") {
+    CHECK(parse({"--drain-delay", "0"}).config.drain_delay.count() == 0);
+    CHECK(parse({"--drain-delay", "2s"}).config.drain_delay.count() == 2000);
+    CHECK_THROWS_AS(parse({"--drain-timeout", "0"}), UsageError);
+    CHECK_THROWS_AS(parse({"--admin-interval", "0"}), UsageError);
+}
+
 TEST_CASE("a usage error is one line naming the flag") {
     try {
         parse({"--port", "x"});
