@@ -441,6 +441,10 @@ CommandLine parse_command_line(int argc, const char* const* argv, bool socket_ac
         ::unsetenv("LISTEN_PID");
         ::unsetenv("LISTEN_FDS");
         ::unsetenv("LISTEN_FDNAMES");
+        const int named = cl.config.activation.given ? 3 : cl.config.listen_fd;
+        if (named >= 0 && (cl.config.activation.count > 0 || !cl.config.activation.given)) {
+            cl.config.given_fd_closed = ::fcntl(named, F_GETFD) < 0 && errno == EBADF;
+        }
     }
     check_listener_flags(cl.config, given);
     return cl;

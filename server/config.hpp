@@ -42,6 +42,9 @@ struct Config {
     unsigned unix_mode = 0660;  // --unix-mode: permissions of the socket file
     int listen_fd = -1;         // --fd N
     SocketActivation activation;
+    // The descriptor --fd or LISTEN_FDS names was not open when the command line was read
+    // (the binary looks before it opens anything: a signalfd could take the number later).
+    bool given_fd_closed = false;
     Mode mode = Mode::pool;
     std::size_t workers = 0;      // 0: one per CPU
     std::size_t min_workers = 0;  // 0: fixed size (= workers)

@@ -6,12 +6,14 @@
 #include <thread>
 #include <vector>
 
+#include <cerrno>
 #include <stdexcept>
 
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "server/sys/cpus.hpp"
+#include "server/sys/error.hpp"
 
 namespace okserve {
 
@@ -34,7 +36,7 @@ std::size_t default_workers(Mode mode) {
 
 // systemd socket activation: the descriptors start at 3 (SD_LISTEN_FDS_START). okserve
 // serves one socket; the admin listener is always its own (--admin).
-Listener activated_listener(const SocketActivation& a) {
+Listener activated_listener(const SocketActivation& a, bool closed) {
     const long self = static_cast<long>(::getpid());
     if (a.pid != self) {
         throw std::runtime_error("LISTEN_PID=" + std::to_string(a.pid) + " names another process (this is " +
@@ -49,6 +51,7 @@ Listener activated_listener(const SocketActivation& a) {
     }
     std::string origin = "systemd fd 3";
     if (!a.names.empty() && !a.names[0].empty()) origin += " '" + a.names[0] + "'";
+    if (closed) throw SysError(origin, "fcntl", EBADF);
     return adopt_listener(3, origin);
 }
 
@@ -59,11 +62,13 @@ Listener activated_listener(const SocketActivation& a) {
 std::vector<Listener> open_listeners(const Config& cfg) {
     std::vector<Listener> out;
     if (cfg.activation.given) {
-        out.push_back(activated_listener(cfg.activation));
+        out.push_back(activated_listener(cfg.activation, cfg.given_fd_closed));
         return out;
     }
     if (cfg.listen_fd >= 0) {
-        out.push_back(adopt_listener(cfg.listen_fd, "--fd " + std::to_string(cfg.listen_fd)));
+        const std::string origin = "--fd " + std::to_string(cfg.listen_fd);
+        if (cfg.given_fd_closed) throw SysError(origin, "fcntl", EBADF);
+        out.push_back(adopt_listener(cfg.listen_fd, origin));
         return out;
     }
     if (!cfg.unix_path.empty()) {
