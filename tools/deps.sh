@@ -16,6 +16,9 @@ needs=(
   "clang++:clang" "/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-14-dev"
   # The library is built against its installed tree with pkg-config (test_embed.py).
   "pkg-config:pkg-config"
+  # test_platforms.py: systemd-socket-activate and systemd-analyze (systemd), file(1) on
+  # the static binary.
+  "systemd-socket-activate:systemd" "file:file"
 )
 
 missing=()

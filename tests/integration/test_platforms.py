@@ -91,7 +91,7 @@ class Run:
 
     def stop(self, sig=signal.SIGTERM, timeout=20.0):
         if self.returncode is None:
-            if self.proc.poll() is None:
+            if sig is not None and self.proc.poll() is None:  # None: signalled already
                 self.proc.send_signal(sig)
             try:
                 self.out, _ = self.proc.communicate(timeout=timeout)
@@ -489,6 +489,67 @@ class SystemdSocketActivate(Tmp):
         self.assertNotIn("listen=", out)
 
 
+def unit_value(text, key):
+    m = re.search(r"(?m)^" + key + r"=(.*)$", text)
+    return m.group(1).strip() if m else None
+
+
+class SystemdUnits(Tmp):
+    """examples/systemd: the service's ExecStart runs under the socket's settings, and the
+    stop timeout outlasts the drain."""
+
+    def setUp(self):
+        super().setUp()
+        with open(os.path.join(ROOT, "examples/systemd/okserve.socket")) as f:
+            self.socket_unit = f.read()
+        with open(os.path.join(ROOT, "examples/systemd/okserve.service")) as f:
+            self.service_unit = f.read()
+        self.args = unit_value(self.service_unit, "ExecStart").split()[1:]
+
+    def flag(self, name):
+        return self.args[self.args.index(name) + 1]
+
+    def test_hardening_and_timeouts(self):
+        for key, want in (("DynamicUser", "yes"), ("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),
+                          ("CapabilityBoundingSet", ""), ("KillSignal", "SIGTERM")):
+            self.assertEqual(unit_value(self.service_unit, key), want, key)
+        self.assertEqual(unit_value(self.socket_unit, "Accept"), "no")
+        stop = seconds(unit_value(self.service_unit, "TimeoutStopSec"))
+        self.assertGreater(stop, seconds(self.flag("--drain-delay")) + seconds(self.flag("--drain-timeout")))
+
+    @unittest.skipUnless(have("systemd-analyze"), "systemd-analyze not installed (Debian: systemd)")
+    def test_units_verify(self):
+        for name, text in (("okserve.socket", self.socket_unit),
+                           ("okserve.service", re.sub(r"(?m)^ExecStart=\S+", "ExecStart=" + SERVER_BIN, self.service_unit))):
+            with open(self.path(name), "w") as f:
+                f.write(text)
+        r = run(["systemd-analyze", "verify", self.path("okserve.socket"), self.path("okserve.service")], timeout=60)
+        self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
+
+    @unittest.skipUnless(have("systemd-socket-activate"), "systemd-socket-activate not installed (Debian: systemd)")
+    def test_exec_start_under_activation(self):
+        """ExecStart's flags with the socket's name, on a Unix path for the socket's
+        address and port 0 for the admin listener."""
+        path = self.path("unit.sock")
+        args = list(self.args)
+        args[args.index("--admin") + 1] = "127.0.0.1:0"
+        name = unit_value(self.socket_unit, "FileDescriptorName")
+        srv = self.start(["systemd-socket-activate", "-l", path, f"--fdname={name}", SERVER_BIN, *args],
+                         pre_connect=path)
+        self.assertIn(f"(systemd fd 3 '{name}')", srv.line)
+        admin = re.search(r"admin=http://127\.0\.0\.1:(\d+)/", srv._read_line(10))
+        self.assertEqual(ask(srv.early)[0], 200)
+        self.assertEqual(get(("127.0.0.1", int(admin.group(1))), "/ready")[0], 200)
+        srv.proc.send_signal(signal.SIGTERM)
+        # --drain-delay: /ready says 503 while the socket is still served.
+        deadline = time.monotonic() + 5
+        while get(("127.0.0.1", int(admin.group(1))), "/ready")[0] != 503 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(get(("127.0.0.1", int(admin.group(1))), "/ready")[0], 503)
+        self.assertEqual(get(path)[0], 200)
+        self.assertEqual(srv.stop(sig=None), 0, srv.stderr)
+
+
 def make_static():
     """Runs the build command the Dockerfile runs; returns the binary's path and the Dockerfile."""
     with open(os.path.join(ROOT, "examples/docker/Dockerfile")) as f:
@@ -530,35 +591,58 @@ class Shipping(unittest.TestCase):
         self.assertEqual(probe[2], f"http://127.0.0.1:{admin_port}/ready")
         self.assertRegex(last, r"(?m)^EXPOSE ")
 
-    @unittest.skipUnless(have("setpriv"), "setpriv not installed (util-linux)")
-    def test_static_binary_unprivileged(self):
+    def test_static_binary_as_in_the_image(self):
+        """The binary `make static` builds runs as the image runs it: the only file of an
+        empty root (a chroot standing in for FROM scratch: no libc, no /etc, no /proc), as
+        user 65532, with the image's CMD; the HEALTHCHECK's probe passes in there too."""
         if os.geteuid() != 0:
-            self.skipTest("running as another user needs root")
+            self.skipTest("chroot and another user need root")
         binary, dockerfile = make_static()
         if have("file"):
             self.assertIn("statically linked", run(["file", "-L", binary]).stdout)
         else:
             ldd = run(["ldd", binary])
             self.assertIn("not a dynamic executable", ldd.stdout + ldd.stderr)
-        cmd = json_array(dockerfile[dockerfile.rindex("\nFROM "):], "CMD")
-        # The image's command, with ports the test picks (0) and the binary's real path.
-        argv = [binary] + cmd[1:] + ["--port", "0", "--admin", "0.0.0.0:0", "--drain-timeout", "5s"]
-        srv = Run(["setpriv", "--reuid=65532", "--regid=65532", "--clear-groups", "--inh-caps=-all", *argv])
+        image = dockerfile[dockerfile.rindex("\nFROM "):]
+        user = re.search(r"(?m)^USER (\d+):(\d+)$", image).groups()
+        cmd = json_array(image, "CMD")
+        root = tempfile.mkdtemp(prefix="okserve-scratch-")
         try:
-            m = STARTUP_RE.search(srv.line)
-            self.assertEqual(m.group(1), "0.0.0.0")
-            admin = re.search(r"admin=http://0\.0\.0\.0:(\d+)/", srv._read_line(10))
-            with open(f"/proc/{srv.proc.pid}/status") as f:
-                uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)", f.read(), re.M).groups()
-            self.assertEqual(uids, ("65532", "65532"))
-            self.assertEqual(get(("127.0.0.1", int(m.group(2))))[0], 200)
-            p = run([binary, "probe", f"http://127.0.0.1:{admin.group(1)}/ready"], timeout=10)
-            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-            p = run([binary, "probe", f"http://127.0.0.1:{admin.group(1)}/nothing-here"], timeout=10)
-            self.assertEqual(p.returncode, 1)
-            self.assertEqual(srv.stop(), 0, srv.stderr)
+            os.chmod(root, 0o755)
+            shutil.copy(binary, os.path.join(root, "okserve"))
+            os.chmod(os.path.join(root, "okserve"), 0o755)
+
+            def in_image():
+                os.chroot(root)
+                os.chdir("/")
+                os.setgroups([])
+                os.setgid(int(user[1]))
+                os.setuid(int(user[0]))
+
+            # The image's command, on ports the test picks (0).
+            argv = cmd + ["--port", "0", "--admin", "0.0.0.0:0", "--drain-timeout", "5s"]
+            srv = Run(argv, env={}, preexec_fn=in_image)
+            try:
+                m = STARTUP_RE.search(srv.line)
+                self.assertEqual(m.group(1), "0.0.0.0")
+                admin = re.search(r"admin=http://0\.0\.0\.0:(\d+)/", srv._read_line(10))
+                with open(f"/proc/{srv.proc.pid}/status") as f:
+                    uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)", f.read(), re.M).groups()
+                self.assertEqual(uids, (user[0], user[0]))
+                self.assertEqual(get(("127.0.0.1", int(m.group(2))))[0], 200)
+                hc = json.loads(re.search(r"(?ms)^HEALTHCHECK\b.*?CMD\s+(\[.*?\])\s*$", image).group(1))
+                hc[-1] = hc[-1].replace(":" + cmd[cmd.index("--admin") + 1].rsplit(":", 1)[1] + "/",
+                                        ":" + admin.group(1) + "/")
+                p = subprocess.run(hc, env={}, preexec_fn=in_image, capture_output=True, text=True, timeout=10)
+                self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+                p = subprocess.run(["/okserve", "probe", f"http://127.0.0.1:{admin.group(1)}/nothing-here"],
+                                   env={}, preexec_fn=in_image, capture_output=True, text=True, timeout=10)
+                self.assertEqual(p.returncode, 1)
+                self.assertEqual(srv.stop(), 0, srv.stderr)
+            finally:
+                srv.stop(signal.SIGKILL)
         finally:
-            srv.stop(signal.SIGKILL)
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def yaml_value(text, key):
