@@ -122,6 +122,19 @@ const std::vector<Flag>& flags() {
              else if (v == "off") c.defer_accept = false;
              else bad(f, "'" + v + "' is not on or off");
          }},
+        {"unix", 0, true, [](Config& c, auto& f, auto& v) {
+             if (v.empty()) bad(f, "needs a path");
+             c.unix_path = v;
+         }},
+        {"unix-mode", 0, true, [](Config& c, auto& f, auto& v) {
+             char* end = nullptr;
+             errno = 0;
+             const unsigned long m = v.empty() ? 0 : std::strtoul(v.c_str(), &end, 8);
+             if (v.empty() || errno != 0 || *end != '\0' || m > 0777 || !std::isdigit(static_cast<unsigned char>(v[0])))
+                 bad(f, "'" + v + "' is not an octal mode like 0660");
+             c.unix_mode = static_cast<unsigned>(m);
+         }},
+        {"fd", 0, true, [](Config& c, auto& f, auto& v) { c.listen_fd = static_cast<int>(parse_uint(f, v, 0, 1u << 20)); }},
         {"backlog", 0, true, [](Config& c, auto& f, auto& v) { c.backlog = static_cast<int>(parse_uint(f, v, 1, 1u << 20)); }},
         {"max-connections", 0, true, [](Config& c, auto& f, auto& v) { c.max_connections = size_value(f, v, 1, 1u << 24); }},
         {"max-requests", 0, true, [](Config& c, auto& f, auto& v) { c.max_requests = parse_uint(f, v, 0, UINT64_MAX); }},
@@ -297,7 +310,53 @@ std::string check_mode_flags(Mode mode, const std::vector<std::string>& given) {
     return {};
 }
 
+void parse_socket_activation(const char* pid, const char* fds, const char* names, SocketActivation& out) {
+    out = {};
+    if (pid == nullptr && fds == nullptr) {
+        if (names != nullptr) bad("LISTEN_FDNAMES", "set without LISTEN_FDS and LISTEN_PID");
+        return;
+    }
+    if (pid == nullptr) bad("LISTEN_FDS", "set without LISTEN_PID (socket activation sets both)");
+    if (fds == nullptr) bad("LISTEN_PID", "set without LISTEN_FDS (socket activation sets both)");
+    out.given = true;
+    out.pid = static_cast<long>(parse_uint("LISTEN_PID", pid, 1, 1u << 30));
+    out.count = static_cast<int>(parse_uint("LISTEN_FDS", fds, 0, 1024));
+    if (names == nullptr) return;
+    std::string rest = names;
+    for (std::size_t at = 0;;) {
+        const std::size_t colon = rest.find(':', at);
+        out.names.push_back(rest.substr(at, colon == std::string::npos ? std::string::npos : colon - at));
+        if (colon == std::string::npos) break;
+        at = colon + 1;
+    }
+    if (out.names.size() != static_cast<std::size_t>(out.count)) {
+        bad("LISTEN_FDNAMES", "'" + rest + "' names " + std::to_string(out.names.size()) + " sockets, LISTEN_FDS says " + fds);
+    }
+}
+
 namespace {
+
+// Where the listener comes from: one source only, and no flag that only another source
+// uses (a --port beside --fd would be silently ignored otherwise).
+void check_listener_flags(const Config& c, const std::vector<std::string>& given) {
+    const auto has = [&](const char* name) {
+        for (const std::string& g : given) if (g == name) return true;
+        return false;
+    };
+    const char* source = c.activation.given ? "socket activation (LISTEN_FDS)" : c.listen_fd >= 0 ? "--fd" : c.unix_path.empty() ? nullptr : "--unix";
+    if (source == nullptr) {
+        if (has("unix-mode")) bad("--unix-mode", "needs --unix");
+        return;
+    }
+    if (c.activation.given && has("fd")) bad("--fd", "not used with socket activation (LISTEN_FDS gives the socket)");
+    if (c.activation.given && has("unix")) bad("--unix", "not used with socket activation (LISTEN_FDS gives the socket)");
+    if (c.listen_fd >= 0 && has("unix")) bad("--unix", "not used with --fd (one listener: the descriptor given)");
+    const bool inherited = c.activation.given || c.listen_fd >= 0;
+    for (const char* name : {"host", "port", "listeners", "defer-accept", "backlog", "unix-mode"}) {
+        const bool applies = !inherited && (std::string_view(name) == "backlog" || std::string_view(name) == "unix-mode");
+        if (has(name) && !applies) bad(std::string("--") + name, std::string("not used with ") + source + " (the socket is not okserve's to set up)");
+    }
+}
 
 // okserve probe [URL] [--timeout T]
 CommandLine parse_probe(int argc, const char* const* argv) {
@@ -328,7 +387,7 @@ CommandLine parse_probe(int argc, const char* const* argv) {
 
 }  // namespace
 
-CommandLine parse_command_line(int argc, const char* const* argv) {
+CommandLine parse_command_line(int argc, const char* const* argv, bool socket_activation) {
     CommandLine cl;
     std::vector<std::string> given;  // long names of the flags set, from argv or environment
     if (argc >= 2 && std::string_view(argv[1]) == "probe") return parse_probe(argc, argv);
@@ -374,6 +433,22 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
         bad("--workers", "--mode queue has exactly one consumer: use 1, or --mode pool");
     }
     if (const std::string why = check_mode_flags(cl.config.mode, given); !why.empty()) throw UsageError(why);
+    if (socket_activation) {
+        const char* pid = std::getenv("LISTEN_PID");
+        const char* fds = std::getenv("LISTEN_FDS");
+        const char* names = std::getenv("LISTEN_FDNAMES");
+        parse_socket_activation(pid, fds, names, cl.config.activation);
+        // Start-up is single-threaded here; children (the live page's loadgen) must not
+        // take these for theirs.
+        ::unsetenv("LISTEN_PID");
+        ::unsetenv("LISTEN_FDS");
+        ::unsetenv("LISTEN_FDNAMES");
+        const int named = cl.config.activation.given ? 3 : cl.config.listen_fd;
+        if (named >= 0 && (cl.config.activation.count > 0 || !cl.config.activation.given)) {
+            cl.config.given_fd_closed = ::fcntl(named, F_GETFD) < 0 && errno == EBADF;
+        }
+    }
+    check_listener_flags(cl.config, given);
     return cl;
 }
 
@@ -389,6 +464,13 @@ Listening
       --max-connections N     open connections at most      [from RLIMIT_NOFILE]
       --defer-accept on|off   accept a connection once its first bytes arrive
                               (TCP_DEFER_ACCEPT)                             [on]
+      --unix PATH             listen on a Unix-domain socket instead of TCP;
+                              a stale socket file (nobody listening) is replaced
+      --unix-mode MODE        permissions of the --unix socket file        [0660]
+      --fd N                  serve the listening socket open as descriptor N
+                              (given by a supervisor) instead of opening one
+                              Under systemd socket activation (LISTEN_FDS), the
+                              socket passed is served; docs/platforms.md
 Modes
   -m, --mode MODE             thread, queue, pool, reactor or uring        [pool]
   -w, --workers N             worker threads, or event loops (reactor, uring),

@@ -23,9 +23,28 @@ enum class Overflow : std::uint8_t { block, reject };
 enum class Mode : std::uint8_t { thread, queue, pool, reactor, uring };
 const char* to_string(Mode m) noexcept;
 
+// LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES as the binary found them (systemd socket
+// activation, sd_listen_fds(3)): checked against the process and its descriptors when the
+// listeners open (instance.cpp), since a PID that is not ours is a start-up failure.
+struct SocketActivation {
+    bool given = false;
+    long pid = 0;
+    int count = 0;                   // descriptors 3 .. 3 + count - 1
+    std::vector<std::string> names;  // empty, or one per descriptor
+};
+
 struct Config {
     std::string host = "127.0.0.1";
     std::uint16_t port = 8080;
+    // Where the main listener comes from (docs/platforms.md): okserve opens host:port (the
+    // default), or a Unix socket (--unix), or serves one it is given (--fd, systemd).
+    std::string unix_path;      // --unix PATH
+    unsigned unix_mode = 0660;  // --unix-mode: permissions of the socket file
+    int listen_fd = -1;         // --fd N
+    SocketActivation activation;
+    // The descriptor --fd or LISTEN_FDS names was not open when the command line was read
+    // (the binary looks before it opens anything: a signalfd could take the number later).
+    bool given_fd_closed = false;
     Mode mode = Mode::pool;
     std::size_t workers = 0;      // 0: one per CPU
     std::size_t min_workers = 0;  // 0: fixed size (= workers)
@@ -91,7 +110,14 @@ std::string check_mode_flags(Mode mode, const std::vector<std::string>& given);
 
 // Reads OKSERVE_* variables (and PORT), then argv; flags win. Throws UsageError with a
 // one-line message ("okserve: --port: 'x' is not a number") on any bad flag or value.
-CommandLine parse_command_line(int argc, const char* const* argv);
+// With `socket_activation` (the binary), it also takes LISTEN_PID, LISTEN_FDS and
+// LISTEN_FDNAMES and unsets them, so no child inherits them; the library passes false:
+// the sockets a process was given are its own, not an embedded server's.
+CommandLine parse_command_line(int argc, const char* const* argv, bool socket_activation = true);
+
+// The three variables of systemd socket activation (null when unset) into `out`; throws
+// UsageError when one is malformed or they disagree. Does not touch the environment.
+void parse_socket_activation(const char* pid, const char* fds, const char* names, SocketActivation& out);
 
 std::string help_text();
 inline constexpr const char* version_text = "okserve 0.1.0";

@@ -23,7 +23,8 @@ Config parse(const std::vector<std::string>& options) {
     std::vector<const char*> argv{"okserve"};
     for (const std::string& o : options) argv.push_back(o.c_str());
     try {
-        CommandLine cl = parse_command_line(static_cast<int>(argv.size()), argv.data());
+        // LISTEN_FDS stays the host process's: an embedded server takes a socket by --fd only.
+        CommandLine cl = parse_command_line(static_cast<int>(argv.size()), argv.data(), false);
         if (cl.action != Command::run) throw Error(Error::Kind::usage, "okserve: --help, --version and probe are not server options");
         return cl.config;
     } catch (const UsageError& e) {

@@ -22,6 +22,9 @@ needs=(
   "pkg-config:pkg-config"
   # The live page is tested in a headless browser (test_live_page.py); a font for its text.
   "chromium:chromium" "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core"
+  # test_platforms.py: systemd-socket-activate and systemd-analyze (systemd), file(1) on
+  # the static binary.
+  "systemd-socket-activate:systemd" "file:file"
 )
 
 missing=()

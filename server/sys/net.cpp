@@ -1,8 +1,10 @@
 #include "server/sys/net.hpp"
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <stdexcept>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -11,6 +13,8 @@
 #include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 
 #include "server/sys/error.hpp"
 
@@ -18,7 +22,14 @@ namespace okserve {
 
 namespace {
 
-std::string show(const sockaddr_storage& ss) {
+std::string show(const sockaddr_storage& ss, socklen_t len = sizeof(sockaddr_storage)) {
+    if (ss.ss_family == AF_UNIX) {
+        const auto* u = reinterpret_cast<const sockaddr_un*>(&ss);
+        const std::size_t max = len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
+        if (max == 0) return "unix:(unnamed)";
+        if (u->sun_path[0] == '\0') return "unix:@" + std::string(u->sun_path + 1, ::strnlen(u->sun_path + 1, max - 1));
+        return "unix:" + std::string(u->sun_path, ::strnlen(u->sun_path, max));
+    }
     char text[INET6_ADDRSTRLEN] = {};
     if (ss.ss_family == AF_INET6) {
         const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
@@ -31,6 +42,7 @@ std::string show(const sockaddr_storage& ss) {
 }
 
 std::uint16_t port_of(const sockaddr_storage& ss) {
+    if (ss.ss_family == AF_UNIX) return 0;
     if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port);
     return ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port);
 }
@@ -58,7 +70,131 @@ void set_int(int fd, int level, int name, int value, const std::string& where, c
     if (::setsockopt(fd, level, name, &value, sizeof value) != 0) throw SysError(where, what, errno);
 }
 
+int get_int(int fd, int level, int name, const std::string& where, const char* what) {
+    int value = 0;
+    socklen_t len = sizeof value;
+    if (::getsockopt(fd, level, name, &value, &len) != 0) throw SysError(where, what, errno);
+    return value;
+}
+
+const char* file_kind(mode_t m) {
+    if (S_ISREG(m)) return "a regular file";
+    if (S_ISFIFO(m)) return "a pipe";
+    if (S_ISCHR(m)) return "a character device";
+    if (S_ISDIR(m)) return "a directory";
+    return "not a socket";
+}
+
+// A socket file is in the way of bind(2): replace it if nobody listens on it (a crashed
+// server left it), else refuse. Anything that is not a socket is never removed.
+void replace_stale_socket(const std::string& path, const sockaddr_un& addr, socklen_t len, const std::string& where) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) {
+        if (errno == ENOENT) return;  // gone meanwhile: bind again
+        throw SysError(where, "lstat", errno);
+    }
+    if (!S_ISSOCK(st.st_mode)) {
+        throw std::runtime_error(where + ": bind: Address already in use (" + file_kind(st.st_mode) +
+                                 " is there; okserve replaces only a stale socket)");
+    }
+    // Non-blocking, so a live server with a full backlog answers EAGAIN instead of a wait.
+    Fd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!probe) throw SysError(where, "socket", errno);
+    if (::connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr), len) == 0 || errno == EAGAIN ||
+        errno == EINPROGRESS) {
+        throw std::runtime_error(where + ": bind: Address already in use (a server is listening on it)");
+    }
+    if (errno != ECONNREFUSED) throw SysError(where, "connect (to the socket in the way)", errno);
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw SysError(where, "unlink (the stale socket)", errno);
+}
+
 }  // namespace
+
+bool Listener::tcp() const noexcept { return family == AF_INET || family == AF_INET6; }
+
+Listener open_unix_listener(const std::string& path, unsigned mode, int backlog) {
+    sockaddr_un addr{};
+    if (path.empty()) throw UsageError("okserve: --unix: needs a path");
+    if (path.size() >= sizeof addr.sun_path) {
+        throw UsageError("okserve: --unix: '" + path + "' is too long (" + std::to_string(path.size()) +
+                         " bytes; a Unix socket path has at most " + std::to_string(sizeof addr.sun_path - 1) + ")");
+    }
+    if (path.find('\0') != std::string::npos) throw UsageError("okserve: --unix: the path holds a NUL byte");
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.data(), path.size());
+    const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+    const auto* sa = reinterpret_cast<const sockaddr*>(&addr);
+    const std::string where = "listen unix:" + path;
+
+    Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) throw SysError(where, "socket", errno);
+    if (::bind(fd.get(), sa, len) != 0) {
+        if (errno != EADDRINUSE) throw SysError(where, "bind", errno);
+        replace_stale_socket(path, addr, len, where);
+        if (::bind(fd.get(), sa, len) != 0) throw SysError(where, "bind", errno);
+    }
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+        const int err = errno;
+        ::unlink(path.c_str());
+        throw SysError(where, "stat", err);
+    }
+    Listener l;
+    l.file = SocketFile(path, st.st_dev, st.st_ino);  // from here on, a failure removes it
+    // Before listen(2): until then a connect is refused, whatever the mode says.
+    if (::chmod(path.c_str(), static_cast<mode_t>(mode)) != 0) throw SysError(where, "chmod", errno);
+    if (::listen(fd.get(), backlog) != 0) throw SysError(where, "listen", errno);
+    l.fd = std::move(fd);
+    l.address = "unix:" + path;
+    l.family = AF_UNIX;
+    const int cap = somaxconn();
+    l.backlog = (cap > 0 && cap < backlog) ? cap : backlog;
+    return l;
+}
+
+void SocketFile::remove() noexcept {
+    if (path_.empty()) return;
+    struct stat st {};
+    if (::lstat(path_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == dev_ && st.st_ino == ino_) {
+        ::unlink(path_.c_str());
+    }
+    path_.clear();
+}
+
+Listener adopt_listener(int fd, const std::string& origin) {
+    Fd own(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+    if (!own) throw SysError(origin, "fcntl(F_DUPFD_CLOEXEC)", errno);
+    // The original stays open (it is its giver's), but no child of ours inherits it.
+    if (const int fdflags = ::fcntl(fd, F_GETFD); fdflags >= 0) ::fcntl(fd, F_SETFD, fdflags | FD_CLOEXEC);
+    struct stat st {};
+    if (::fstat(own.get(), &st) != 0) throw SysError(origin, "fstat", errno);
+    if (!S_ISSOCK(st.st_mode)) throw std::runtime_error(origin + ": not a socket (" + file_kind(st.st_mode) + ")");
+    const int family = get_int(own.get(), SOL_SOCKET, SO_DOMAIN, origin, "getsockopt(SO_DOMAIN)");
+    if (family != AF_INET && family != AF_INET6 && family != AF_UNIX) {
+        throw std::runtime_error(origin + ": not an IPv4, IPv6 or Unix socket (family " + std::to_string(family) + ")");
+    }
+    if (get_int(own.get(), SOL_SOCKET, SO_TYPE, origin, "getsockopt(SO_TYPE)") != SOCK_STREAM) {
+        throw std::runtime_error(origin + ": not a stream socket (okserve serves TCP or Unix stream sockets)");
+    }
+    if (get_int(own.get(), SOL_SOCKET, SO_ACCEPTCONN, origin, "getsockopt(SO_ACCEPTCONN)") == 0) {
+        throw std::runtime_error(origin + ": a socket that is not listening (a connection? systemd: Accept=no)");
+    }
+    const int flags = ::fcntl(own.get(), F_GETFL);
+    if (flags < 0 || ::fcntl(own.get(), F_SETFL, flags | O_NONBLOCK) != 0) throw SysError(origin, "fcntl(O_NONBLOCK)", errno);
+    if (family != AF_UNIX) set_int(own.get(), IPPROTO_TCP, TCP_NODELAY, 1, origin, "setsockopt(TCP_NODELAY)");
+
+    sockaddr_storage bound{};
+    socklen_t blen = sizeof bound;
+    if (::getsockname(own.get(), reinterpret_cast<sockaddr*>(&bound), &blen) != 0) throw SysError(origin, "getsockname", errno);
+    Listener l;
+    l.fd = std::move(own);
+    l.address = show(bound, blen);
+    l.port = port_of(bound);
+    l.backlog = -1;
+    l.family = family;
+    l.origin = origin;
+    return l;
+}
 
 Listener open_listener(const std::string& host, std::uint16_t port, int backlog, ListenOptions options) {
     socklen_t len = 0;
@@ -88,6 +224,7 @@ Listener open_listener(const std::string& host, std::uint16_t port, int backlog,
     l.fd = std::move(fd);
     l.address = show(bound);
     l.port = port_of(bound);
+    l.family = addr.ss_family;
     const int cap = somaxconn();
     l.backlog = (cap > 0 && cap < backlog) ? cap : backlog;
     return l;

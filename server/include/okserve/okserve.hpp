@@ -10,6 +10,10 @@
 // binary can do the library can too. Several servers may run side by side in one process;
 // a stopped server may be started again. The library installs no signal handler and never
 // exits the process: failures are thrown as okserve::Error.
+//
+// Listening: "--unix", PATH serves a Unix socket (its file is removed at stop); "--fd", N
+// serves a listening socket you opened (okserve works on a duplicate; N stays yours, made
+// close-on-exec). Systemd's LISTEN_FDS is left to the host process: pass the fd with --fd.
 #pragma once
 
 #include <chrono>
