@@ -78,7 +78,7 @@ bool UringLoop::available(std::string& why) {
     }
     bool ok = true;
     if (io_uring_probe* probe = io_uring_get_probe_ring(&ring)) {
-        for (int op : {IORING_OP_ACCEPT, IORING_OP_RECV, IORING_OP_SENDMSG, IORING_OP_READ}) {
+        for (int op : {IORING_OP_ACCEPT, IORING_OP_RECV, IORING_OP_SEND, IORING_OP_SENDMSG, IORING_OP_READ}) {
             if (!io_uring_opcode_supported(probe, op)) {
                 why = "the kernel lacks io_uring opcode " + std::to_string(op);
                 ok = false;
@@ -107,20 +107,25 @@ UringLoop::UringLoop(const ConnectionRules& rules, Tally& tally, Options options
     : rules_(rules), tally_(tally), options_(options), wake_(make_eventfd()) {
     if (const int err = init_ring(ring_, disabled_); err < 0) throw SysError("start", "io_uring_queue_init", -err);
     ring_ready_ = true;
-    if (const int err = register_buffers(ring_, buffer_count, buffers_); err != 0) {
+    if (const char* v = std::getenv("OKSERVE_URING_BUFFERS"); v && *v) {
+        const unsigned long n = std::strtoul(v, nullptr, 10);
+        if (n >= 1 && n <= 4096 && (n & (n - 1)) == 0) buffer_count_ = static_cast<unsigned>(n);
+    }
+    if (const char* v = std::getenv("OKSERVE_URING_RECV"); v && std::strcmp(v, "single") == 0) multishot_ = false;
+    if (const int err = register_buffers(ring_, buffer_count_, buffers_); err != 0) {
         throw SysError("start", "io_uring_register_buf_ring", -err);
     }
-    buffer_memory_.reset(new char[std::size_t{buffer_count} * buffer_size]);
-    for (unsigned i = 0; i < buffer_count; ++i) {
+    buffer_memory_.reset(new char[std::size_t{buffer_count_} * buffer_size]);
+    for (unsigned i = 0; i < buffer_count_; ++i) {
         io_uring_buf_ring_add(buffers_, buffer_memory_.get() + std::size_t{i} * buffer_size, buffer_size,
-                              static_cast<unsigned short>(i), io_uring_buf_ring_mask(buffer_count), static_cast<int>(i));
+                              static_cast<unsigned short>(i), io_uring_buf_ring_mask(buffer_count_), static_cast<int>(i));
     }
-    io_uring_buf_ring_advance(buffers_, buffer_count);
+    io_uring_buf_ring_advance(buffers_, static_cast<int>(buffer_count_));
 }
 
 UringLoop::~UringLoop() {
     if (ring_ready_) io_uring_queue_exit(&ring_);
-    if (buffers_ != nullptr) ::munmap(buffers_, buffer_count * sizeof(io_uring_buf));
+    if (buffers_ != nullptr) ::munmap(buffers_, buffer_count_ * sizeof(io_uring_buf));
 }
 
 // ---- the loop --------------------------------------------------------------------------
@@ -133,6 +138,7 @@ void UringLoop::run() {
     if (options_.listen_fd >= 0) arm_accept();
     std::int64_t now = now_ms();
     for (;;) {
+        ++pass_;
         // One system call: submit everything prepared since the last pass, wait for a
         // completion or the next deadline.
         const std::int64_t due = next_due();
@@ -159,11 +165,13 @@ void UringLoop::run() {
             io_uring_submit(&ring_);  // the closes prepared this pass
             return;
         }
-        std::vector<std::uint32_t> starved;
-        starved.swap(starved_);
-        for (std::uint32_t index : starved) {
+        // Receives that found the buffer ring empty: the buffers this pass gave back are
+        // there again. One still writing is armed when it asks to read.
+        rearm_.clear();
+        rearm_.swap(starved_);
+        for (std::uint32_t index : rearm_) {
             Slot& s = *slots_[index];
-            if (s.fd && !s.closing) arm_recv(s);
+            if (s.fd && !s.closing && s.conn.action() == Connection::Action::read) arm_recv(s);
         }
         expire(now);
         while (!waiting_.empty() && has_room()) {
@@ -203,12 +211,15 @@ void UringLoop::on_completion(const io_uring_cqe& cqe, std::int64_t now) {
     const auto index = static_cast<std::uint32_t>(cqe.user_data);
     if (index >= slots_.size()) return;
     Slot& s = *slots_[index];
-    --s.in_flight;
     if (op == Op::recv) {
-        s.receiving = false;
+        if ((cqe.flags & IORING_CQE_F_MORE) == 0) {  // the receive has ended (single-shot: always)
+            s.receiving = s.stopping = false;
+            --s.in_flight;
+        }
         on_recv(s, cqe.res, cqe.flags, now);
     } else {
         s.sending = false;
+        --s.in_flight;
         on_send(s, cqe.res, now);
     }
     if (s.closing && s.in_flight == 0) release(s);
@@ -252,18 +263,30 @@ void UringLoop::on_recv(Slot& s, int res, std::uint32_t flags, std::int64_t now)
     using Kind = Connection::Event::Kind;
     Connection::Action a;
     if (res > 0) {
+        const auto n = static_cast<std::uint32_t>(res);
+        if (s.pass != pass_) {
+            s.pass = pass_;
+            s.pass_bytes = 0;
+        }
+        s.pass_bytes += n;
+        // A multishot receive goes on while the connection writes: count what it takes then.
+        if (s.conn.action() != Connection::Action::read) s.held += n;
         const char* bytes = buffer_memory_.get() + std::size_t{buffer} * buffer_size;
         // The connection copies what it does not consume: the buffer goes back at once.
         const std::uint64_t served = s.conn.served();
-        a = s.conn.on({.kind = Kind::input, .now_ms = now, .bytes = {bytes, static_cast<std::size_t>(res)}, .now_ns = fine_clock(s.conn)});
+        a = s.conn.on({.kind = Kind::input, .now_ms = now, .bytes = {bytes, n}, .now_ns = fine_clock(s.conn)});
         recycle(buffer);
         after_input(s.conn, served);
     } else if (res == 0) {
         a = s.conn.on({Kind::eof, now});
     } else if (res == -ENOBUFS) {
-        starved_.push_back(s.index);  // every buffer is in use: try again after this pass
+        // Every buffer is in use (this ends a multishot receive): armed again after this pass.
+        if (!s.receiving) starved_.push_back(s.index);
         return;
-    } else if (res == -EINTR || res == -EAGAIN) {
+    } else if (res == -EINVAL && s.multishot && !s.receiving) {
+        multishot_ = false;  // a kernel before 6.0: single-shot receives from now on
+        a = s.conn.action();
+    } else if (res == -ECANCELED || res == -EINTR || res == -EAGAIN) {
         a = s.conn.action();
     } else {
         a = s.conn.on({.kind = Kind::failed, .now_ms = now, .client_gone = is_client_gone(-res)});
@@ -326,27 +349,50 @@ void UringLoop::arm_wake() {
     io_uring_sqe_set_data64(e, data(Op::wake, 0, 0));
 }
 
+// A connection's first receive is single-shot: a connection per request then needs no
+// cancel before its close. Once it has had an answer (keep-alive), the receive is multishot.
 void UringLoop::arm_recv(Slot& s) {
     if (s.receiving) return;
     io_uring_sqe* e = sqe();
-    io_uring_prep_recv(e, s.fd.get(), nullptr, 0, 0);
+    s.multishot = multishot_ && s.conn.answers() > 0;
+    if (s.multishot) {
+        io_uring_prep_recv_multishot(e, s.fd.get(), nullptr, 0, 0);
+    } else {
+        io_uring_prep_recv(e, s.fd.get(), nullptr, 0, 0);
+    }
     e->flags |= IOSQE_BUFFER_SELECT;
     e->buf_group = buffer_group;
-    io_uring_sqe_set_data64(e, data(Op::recv, s.index, s.generation));
+    ++s.recv_seq;
+    io_uring_sqe_set_data64(e, data(Op::recv, s.index, s.recv_seq));
     s.receiving = true;
+    s.stopping = false;
     ++s.in_flight;
+}
+
+// Cancels the armed receive; it ends with a completion without IORING_CQE_F_MORE (bytes
+// taken before that are delivered first, none is lost).
+void UringLoop::stop_recv(Slot& s) {
+    if (!s.receiving || s.stopping) return;
+    io_uring_sqe* e = sqe();
+    io_uring_prep_cancel64(e, data(Op::recv, s.index, s.recv_seq), 0);
+    io_uring_sqe_set_data64(e, data(Op::done, 0, 0));
+    s.stopping = true;
 }
 
 void UringLoop::arm_send(Slot& s) {
     if (s.sending) return;
     Connection::Slice slices[4];
     const std::size_t n = s.conn.output(slices, 4);
-    for (std::size_t i = 0; i < n; ++i) s.iov[i] = {const_cast<char*>(slices[i].data), slices[i].size};
-    s.msg = msghdr{};
-    s.msg.msg_iov = s.iov;
-    s.msg.msg_iovlen = n;
     io_uring_sqe* e = sqe();
-    io_uring_prep_sendmsg(e, s.fd.get(), &s.msg, MSG_NOSIGNAL);
+    if (n == 1) {  // the usual answer: one run of bytes, no message header to copy in
+        io_uring_prep_send(e, s.fd.get(), slices[0].data, slices[0].size, MSG_NOSIGNAL);
+    } else {
+        for (std::size_t i = 0; i < n; ++i) s.iov[i] = {const_cast<char*>(slices[i].data), slices[i].size};
+        s.msg = msghdr{};
+        s.msg.msg_iov = s.iov;
+        s.msg.msg_iovlen = n;
+        io_uring_prep_sendmsg(e, s.fd.get(), &s.msg, MSG_NOSIGNAL);
+    }
     io_uring_sqe_set_data64(e, data(Op::send, s.index, s.generation));
     s.sending = true;
     ++s.in_flight;
@@ -354,7 +400,7 @@ void UringLoop::arm_send(Slot& s) {
 
 void UringLoop::recycle(std::uint16_t buffer) {
     io_uring_buf_ring_add(buffers_, buffer_memory_.get() + std::size_t{buffer} * buffer_size, buffer_size, buffer,
-                          io_uring_buf_ring_mask(buffer_count), 0);
+                          io_uring_buf_ring_mask(buffer_count_), 0);
     io_uring_buf_ring_advance(buffers_, 1);
 }
 
@@ -373,7 +419,8 @@ void UringLoop::start(Fd fd, std::int64_t now) {
     Slot& s = *slots_[index];
     s.fd = std::move(fd);
     s.in_flight = 0;
-    s.receiving = s.sending = s.closing = false;
+    s.receiving = s.multishot = s.stopping = s.sending = s.closing = false;
+    s.held = s.pass_bytes = 0;
     count_open(1);
     Connection::Action a = s.conn.open(now);
     note_peer(s.conn, s.fd.get());
@@ -388,10 +435,26 @@ void UringLoop::step(Slot& s, Connection::Action a, std::int64_t now) {
         case Connection::Action::close: return finish(s);
         case Connection::Action::linger:
             ::shutdown(s.fd.get(), SHUT_WR);  // rare (error answers): a plain system call
+            s.held = 0;
             arm_recv(s);
             break;
-        case Connection::Action::read: arm_recv(s); break;
+        case Connection::Action::read:
+            s.held = 0;
+            arm_recv(s);
+            break;
         case Connection::Action::write: arm_send(s); break;
+    }
+    // Flow control for a multishot receive: stop it when the connection has taken
+    // hold_max bytes it cannot answer yet (they wait in its input; the rest waits in the
+    // socket, and TCP pushes back), or its turn's budget in this pass (the reactor's
+    // fairness: others go first). It is armed again when the connection asks to read.
+    if (s.receiving && s.multishot && !s.stopping) {
+        if (s.held > hold_max) {
+            stop_recv(s);
+        } else if (s.pass == pass_ && s.pass_bytes >= turn_budget_bytes) {
+            stop_recv(s);
+            tally_.add(Tally::yields);
+        }
     }
     set_timer(s);
     (void)now;
@@ -406,7 +469,11 @@ void UringLoop::finish(Slot& s) {
     count_open(-1);
     ++closing_;
     if (s.in_flight == 0) return release(s);
-    ::shutdown(s.fd.get(), SHUT_RDWR);
+    if (s.sending) {
+        ::shutdown(s.fd.get(), SHUT_RDWR);  // a send the client may never let finish
+    } else {
+        stop_recv(s);  // only a receive: cancelled through the ring, no system call
+    }
 }
 
 void UringLoop::release(Slot& s) {

@@ -6,10 +6,19 @@
 // io_uring techniques shown here, and the kernels they need:
 //   - multishot accept: one request keeps delivering new connections (5.19);
 //   - receive with a provided buffer ring: the kernel picks a buffer when data arrives,
-//     so an idle connection holds none (5.19); one receive at a time per connection, so a
-//     client that does not read its answers cannot make us buffer its input without bound;
+//     so an idle connection holds none (5.19), and each buffer goes back to the ring as
+//     soon as the connection has taken its bytes;
+//   - multishot receive (6.0): once a connection has had an answer, one request keeps
+//     delivering its input, so a keep-alive connection is not re-armed per request. It is
+//     cancelled when the connection should not read (a backlog of answers the client does
+//     not take: at most hold_max bytes are accepted meanwhile) or has had its turn's budget
+//     in one pass, and armed again when the connection asks to read. A kernel that refuses
+//     it (EINVAL) gets single-shot receives from then on;
 //   - batched submission: every send and receive prepared in a pass goes in one system
 //     call, together with the wait for completions (io_uring_submit_and_wait_timeout).
+//
+// For tests: OKSERVE_URING_RECV=single forces single-shot receives; OKSERVE_URING_BUFFERS=N
+// (a power of two, 1 to 4096) sizes the provided buffer ring, so a tiny one runs dry.
 #pragma once
 
 #if OKSERVE_HAVE_URING
@@ -63,8 +72,14 @@ private:
         std::uint8_t timer_list = 0;
         std::uint8_t in_flight = 0;  // requests the kernel still holds for this connection
         bool receiving = false;
+        bool multishot = false;  // the receive armed is multishot
+        bool stopping = false;   // ... and is being cancelled
         bool sending = false;
         bool closing = false;  // counted and done; waits for in_flight to reach 0
+        std::uint32_t recv_seq = 0;    // tells one armed receive from the next (cancels)
+        std::uint32_t held = 0;        // input taken while the connection was not reading
+        std::uint32_t pass = 0;        // the pass pass_bytes counts in
+        std::uint32_t pass_bytes = 0;  // input taken in that pass (the turn budget)
         msghdr msg{};
         iovec iov[4]{};
     };
@@ -85,6 +100,7 @@ private:
     void cancel_accept();
     void arm_wake();
     void arm_recv(Slot& s);
+    void stop_recv(Slot& s);
     void arm_send(Slot& s);
     void recycle(std::uint16_t buffer);
 
@@ -107,8 +123,11 @@ private:
     }
 
     static constexpr std::uint32_t drain_flag = 1, cut_flag = 2;
-    static constexpr unsigned buffer_count = 256;  // a power of two
+    static constexpr unsigned default_buffer_count = 256;  // a power of two
     static constexpr unsigned buffer_size = 16 * 1024;
+    // Input a connection that is writing (not reading) may take from a multishot receive
+    // before it is cancelled; what arrives after that stays in the socket (TCP pushes back).
+    static constexpr std::uint32_t hold_max = 64 * 1024;
 
     const ConnectionRules& rules_;
     Tally& tally_;
@@ -117,12 +136,16 @@ private:
     bool ring_ready_ = false;
     bool disabled_ = false;  // made disabled: run() enables it on the loop's thread
     io_uring_buf_ring* buffers_ = nullptr;
+    unsigned buffer_count_ = default_buffer_count;
     std::unique_ptr<char[]> buffer_memory_;
+    bool multishot_ = true;  // multishot receives: off when forced, or the kernel refuses
+    std::uint32_t pass_ = 0;
     Fd wake_;
     std::uint64_t wake_value_ = 0;
     std::vector<std::unique_ptr<Slot>> slots_;
     std::vector<std::uint32_t> free_;
     std::vector<std::uint32_t> starved_;  // receives that found no buffer: armed again later
+    std::vector<std::uint32_t> rearm_;    // starved_ taken for the pass (kept: no allocation)
     std::vector<Fd> waiting_;  // accepted while full (--overflow block): started as room frees
     std::array<TimerList, static_cast<std::size_t>(Connection::Timer::count)> timers_;
     std::size_t open_ = 0;
