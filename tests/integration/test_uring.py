@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 
-from support import ServerCase, http_request, in_thread, recv_response, scaled, stop_checked
+from support import SLOW, ServerCase, http_request, in_thread, recv_response, scaled, stop_checked
 
 BODY = "b" * 1000
 PAD = "p" * 900
@@ -75,7 +75,8 @@ class FlowControl(ServerCase):
               f"before reading; server RSS grew {rss_grew} KiB")
         self.assertLess(stalled_at, BUFFERED_MAX,
                         "the server took the client's input while it could not answer it")
-        self.assertLess(rss_grew, BUFFERED_MAX >> 10, "the server's memory grew with the unread input")
+        if not SLOW:  # a sanitizer's quarantine keeps freed memory resident by design
+            self.assertLess(rss_grew, BUFFERED_MAX >> 10, "the server's memory grew with the unread input")
 
         # Now read every answer: all of them, whole, in order, and nothing else. Every
         # answer has the same size (the Date field has a fixed width).
