@@ -10,7 +10,6 @@ lives in a temporary directory removed after each test.
 import json
 import os
 import re
-import select
 import shutil
 import signal
 import socket
@@ -20,7 +19,7 @@ import tempfile
 import time
 import unittest
 
-from support import SERVER_BIN, STARTUP_RE, have, http_request, recv_response, run
+from support import SERVER_BIN, STARTUP_RE, Server, have, http_request, recv_response, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODES = ("thread", "queue", "pool", "reactor", "uring")
@@ -71,18 +70,7 @@ class Run:
         raise RuntimeError(f"{self.argv[0]} never listened on {where}")
 
     def _read_line(self, timeout):
-        deadline = time.monotonic() + timeout
-        buf = b""
-        fd = self.proc.stdout.fileno()
-        while not buf.endswith(b"\n") and time.monotonic() < deadline:
-            r, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-            if not r:
-                break
-            chunk = os.read(fd, 1)
-            if not chunk:
-                break
-            buf += chunk
-        return buf.decode(errors="replace")
+        return Server._read_line(self.proc.stdout, timeout)
 
     @property
     def stderr(self):
