@@ -12,6 +12,43 @@ namespace okserve::http {
 
 using Kind = RequestParser::Kind;
 
+namespace {
+
+// The last head this thread parsed whole, and what it said. Parsing is a pure function of
+// the bytes, so a head that is byte for byte the same gets the same verdict from one
+// memcmp. Load generators and health checkers send one request again and again; a browser
+// sends heads that differ, and then the memory costs one failed compare and one copy.
+// One per thread, not per connection: idle connections hold no copy of anything.
+struct HeadMemo {
+    static constexpr std::size_t cap = 512;
+    std::size_t len = 0;  // 0: nothing remembered
+    std::uint64_t recalled = 0;
+    syntax::Head head;
+    char bytes[cap];
+};
+
+thread_local HeadMemo memo;
+
+// Under a smaller max_head the same bytes could be a 431: only a head within the limit
+// is recalled (find_head_end finds an end at or below the limit, never past it).
+bool recall(std::string_view bytes, std::size_t max_head, syntax::Head& head) noexcept {
+    if (memo.len == 0 || memo.len > bytes.size() || memo.len > max_head ||
+        std::memcmp(bytes.data(), memo.bytes, memo.len) != 0)
+        return false;
+    head = memo.head;
+    ++memo.recalled;
+    return true;
+}
+
+void remember(std::string_view bytes, const syntax::Head& head) noexcept {
+    if (bytes.size() > HeadMemo::cap) return;
+    std::memcpy(memo.bytes, bytes.data(), bytes.size());
+    memo.len = bytes.size();
+    memo.head = head;
+}
+
+}  // namespace
+
 RequestParser::Result RequestParser::feed(std::string_view bytes) noexcept {
     switch (phase_) {
     case Phase::failed:
@@ -26,6 +63,8 @@ RequestParser::Result RequestParser::feed(std::string_view bytes) noexcept {
         return feed_body(bytes);
     }
 }
+
+std::uint64_t RequestParser::heads_recalled() noexcept { return memo.recalled; }
 
 void RequestParser::reset() noexcept {
     begin_request();
@@ -48,18 +87,30 @@ RequestParser::Result RequestParser::fail(Status status) noexcept {
 
 RequestParser::Result RequestParser::feed_head(std::string_view bytes) noexcept {
     if (bytes.empty()) return {Kind::need_more, 0, Status::none};
-    phase_ = Phase::head;
-    const std::size_t end = find_head_end(bytes);
-    if (phase_ == Phase::failed) return {Kind::error, 0, failure_};
-    if (end == 0) {
-        if (bytes.size() >= limits_.max_head) return fail(Status::header_fields_too_large);
-        if (const Status s = check_line_early(bytes); s != Status::ok) return fail(s);
-        return {Kind::need_more, 0, Status::none};
-    }
     syntax::Head head;
-    const Status status = syntax::parse_head(bytes.substr(head_start_, end - head_start_), head);
-    req_ = head.request;
-    if (status != Status::ok) return fail(status);
+    std::size_t end = 0;
+    // A fresh start whose bytes begin with the remembered head: same end, same verdict.
+    const bool fresh = phase_ == Phase::idle;
+    phase_ = Phase::head;
+    if (fresh && recall(bytes, limits_.max_head, head)) {
+        end = memo.len;
+        line_started_ = true;
+        req_ = head.request;
+    } else {
+        end = find_head_end(bytes);
+        if (phase_ == Phase::failed) return {Kind::error, 0, failure_};
+        if (end == 0) {
+            if (bytes.size() >= limits_.max_head) return fail(Status::header_fields_too_large);
+            if (const Status s = check_line_early(bytes); s != Status::ok) return fail(s);
+            return {Kind::need_more, 0, Status::none};
+        }
+        const Status status = syntax::parse_head(bytes.substr(head_start_, end - head_start_), head);
+        req_ = head.request;
+        if (status != Status::ok) return fail(status);
+        // From a fresh start these bytes give this head whether they came in one read or
+        // many (scanning resumes without changing its outcome), so they can be remembered.
+        remember(bytes.substr(0, end), head);
+    }
     switch (head.framing) {
     case syntax::BodyFraming::none:
         phase_ = Phase::done;

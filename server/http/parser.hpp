@@ -71,6 +71,10 @@ public:
     // Forget everything; ready for a new connection.
     void reset() noexcept;
 
+    // Heads this thread took from its memory of the last head instead of parsing them
+    // (see parser.cpp): a byte-identical head gets the verdict it got before.
+    static std::uint64_t heads_recalled() noexcept;
+
 private:
     enum class Phase : std::uint8_t {
         idle,            // no byte of a request yet

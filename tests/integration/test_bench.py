@@ -18,7 +18,7 @@ import support
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BENCH = os.path.join(ROOT, "tools", "bench", "bench.py")
 SCENARIO_LABELS = ["keep-alive", "connection per request (wrk)", "connection per request (ab)",
-                   "pipelined x16", "ab -k", "fixed rate"]
+                   "pipelined x16 (", "pipelined x16 (loadgen)", "ab -k", "fixed rate"]
 NUMERIC = ["rounds", "rps_median", "rps_min", "rps_max", "cpu_us_per_req", "errors_total"]
 TIMEOUT = 600
 MODES = ["thread", "queue", "pool", "reactor", "uring"]

@@ -239,6 +239,59 @@ TEST_CASE("pipelined requests are consumed one by one") {
     CHECK(drive(batch + "GET / HT") == std::string(c.expected) + "; left 8");
 }
 
+TEST_CASE("a head seen before is recalled, with the verdict it had and the limits of now") {
+    using Kind = RequestParser::Kind;
+    const auto place = [](std::string_view b) { return okserve::http::test::guarded().place(b); };
+    const std::string_view get = "GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n";
+    RequestParser first;
+    REQUIRE(first.feed(place(get)).kind == Kind::complete);  // parsed, and remembered
+
+    SUBCASE("the same head again, alone and with the next request behind it") {
+        const std::uint64_t before = RequestParser::heads_recalled();
+        RequestParser p;
+        auto r = p.feed(place(get));
+        CHECK(r.kind == Kind::complete);
+        CHECK(r.consumed == get.size());
+        CHECK(p.request().keep_alive);
+        const std::string two = std::string(get) + "GET / HT";
+        r = p.feed(place(two));
+        CHECK(r.kind == Kind::complete);
+        CHECK(r.consumed == get.size());
+        CHECK(RequestParser::heads_recalled() == before + 2);
+        CHECK(drive(two) == "complete GET 1.1 keep; left 8");
+    }
+    SUBCASE("one byte more or different is parsed afresh") {
+        const std::uint64_t before = RequestParser::heads_recalled();
+        CHECK(drive("GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nConnection: close\r\n\r\n") ==
+              "complete GET 1.1 close");
+        CHECK(drive("GET / HTTP/1.1\r\nHost: 127.0.0.1:808\x01\r\n\r\n") == "error 400");
+        CHECK(drive("GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\n") == "complete GET 1.1 keep");
+        CHECK(RequestParser::heads_recalled() == before);
+    }
+    SUBCASE("a smaller head limit still gives 431") {
+        RequestParser p(Limits{get.size() - 1});
+        const auto r = p.feed(place(get));
+        CHECK(r.kind == Kind::error);
+        CHECK(r.status == Status::header_fields_too_large);
+    }
+    SUBCASE("a recalled head's body is framed and held to max_body") {
+        const std::string put = "PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n";
+        CHECK(drive(put + "hello") == "head PUT 1.1 keep body; complete PUT 1.1 keep body");
+        const std::uint64_t before = RequestParser::heads_recalled();
+        CHECK(drive(put + "hello") == "head PUT 1.1 keep body; complete PUT 1.1 keep body");
+        CHECK(drive(put + "hello", {}, Limits{8192, 4}) == "error 413");
+        CHECK(RequestParser::heads_recalled() == before + 2);
+    }
+    SUBCASE("a head that came in pieces is parsed, then remembered") {
+        const std::string_view other = "GET /x HTTP/1.1\r\nHost: a\r\n\r\n";
+        const std::uint64_t before = RequestParser::heads_recalled();
+        CHECK(drive(other, {7, 20}) == "complete GET 1.1 keep");
+        CHECK(RequestParser::heads_recalled() == before);
+        CHECK(drive(other) == "complete GET 1.1 keep");
+        CHECK(RequestParser::heads_recalled() == before + 1);
+    }
+}
+
 TEST_CASE("a head that is incomplete consumes nothing") {
     const std::string_view full = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
     for (std::size_t n = 1; n < full.size(); ++n) {

@@ -202,4 +202,106 @@ TEST_CASE("response checker reset() forgets a half-read response") {
     CHECK(f.consumed == ok.size());
 }
 
+TEST_CASE("response checker: a head it has walked before gets the same verdict without the walk") {
+    // Feeds one response that starts at data[0]; returns the verdict and the bytes it took.
+    const auto one = [](ResponseChecker& checker, std::string_view bytes) {
+        GuardedBytes guarded(bytes);
+        return checker.feed(guarded.data(), bytes.size());
+    };
+    ResponseChecker checker;
+
+    SUBCASE("identical heads, back to back in one buffer") {
+        const std::string stream = std::string(ok) + std::string(ok) + std::string(ok);
+        std::string_view rest = stream;
+        int complete = 0;
+        while (!rest.empty()) {
+            const Feed f = one(checker, rest);
+            REQUIRE(f.framing == Framing::complete);
+            CHECK(f.consumed == ok.size());
+            CHECK(checker.status() == 200);
+            CHECK(checker.keep_alive());
+            ++complete;
+            rest.remove_prefix(f.consumed);
+        }
+        CHECK(complete == 3);
+        CHECK(checker.remembered() == 2);
+    }
+    SUBCASE("a remembered head whose body is split across reads") {
+        REQUIRE(one(checker, ok).framing == Framing::complete);
+        const std::string_view first = ok.substr(0, ok.size() - 2);
+        CHECK(one(checker, first).framing == Framing::need_more);
+        CHECK(checker.in_progress());
+        const Feed f = one(checker, ok.substr(ok.size() - 2));
+        CHECK(f.framing == Framing::complete);
+        CHECK(f.consumed == 2);
+        CHECK(checker.remembered() == 1);
+    }
+    SUBCASE("the bytes after a remembered response are still checked") {
+        REQUIRE(one(checker, ok).framing == Framing::complete);
+        const std::string stream = std::string(ok) + "XTTP/1.1 200 OK\r\n\r\n";
+        const Feed f = one(checker, stream);
+        REQUIRE(f.framing == Framing::complete);
+        CHECK(checker.remembered() == 1);
+        CHECK(one(checker, std::string_view(stream).substr(f.consumed)).framing == Framing::bad);
+    }
+    SUBCASE("one byte of difference takes the walk, and a bad byte still fails") {
+        REQUIRE(one(checker, ok).framing == Framing::complete);
+        const std::string_view longer = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\nOK!\n";
+        Feed f = one(checker, longer);
+        CHECK(f.framing == Framing::complete);
+        CHECK(f.consumed == longer.size());
+        CHECK(checker.remembered() == 0);
+        const std::string_view bad = "HTTP/1.1 200 OK\r\nContent-Type: text/plai\x01\r\nContent-Length: 4\r\n\r\nOK!\n";
+        CHECK(one(checker, bad).framing == Framing::bad);
+        CHECK(checker.remembered() == 0);
+    }
+    SUBCASE("a head split across reads is walked, not remembered") {
+        CHECK(one(checker, ok.substr(0, 10)).framing == Framing::need_more);
+        CHECK(one(checker, ok.substr(10)).framing == Framing::complete);
+        CHECK(one(checker, ok).framing == Framing::complete);  // walked whole: remembered now
+        CHECK(checker.remembered() == 0);
+        CHECK(one(checker, ok).framing == Framing::complete);
+        CHECK(checker.remembered() == 1);
+    }
+    SUBCASE("the memory outlives reset(), not a change to HEAD") {
+        const std::string_view head_ok = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
+        const std::string body_ok = std::string(head_ok) + "0123456789";
+        REQUIRE(one(checker, body_ok).framing == Framing::complete);
+        checker.reset();
+        Feed f = one(checker, body_ok);
+        CHECK(f.framing == Framing::complete);
+        CHECK(f.consumed == body_ok.size());
+        CHECK(checker.remembered() == 1);
+        // For HEAD the same head carries no body: the remembered verdict no longer holds.
+        checker.set_head_request(true);
+        f = one(checker, head_ok);
+        CHECK(f.framing == Framing::complete);
+        CHECK(f.consumed == head_ok.size());
+        CHECK(checker.remembered() == 1);
+        f = one(checker, head_ok);
+        CHECK(f.framing == Framing::complete);
+        CHECK(checker.remembered() == 2);
+    }
+    SUBCASE("an interim answer and its final one are remembered together") {
+        const std::string_view both = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx";
+        for (int i = 0; i < 2; ++i) {
+            const Feed f = one(checker, both);
+            CHECK(f.framing == Framing::complete);
+            CHECK(f.consumed == both.size());
+            CHECK(checker.status() == 201);
+            CHECK_FALSE(checker.keep_alive());
+        }
+        CHECK(checker.remembered() == 1);
+    }
+    SUBCASE("a head with no length, delimited by the close, is never remembered") {
+        const std::string_view eof = "HTTP/1.1 200 OK\r\n\r\nbody";
+        for (int i = 0; i < 2; ++i) {
+            checker.reset();
+            CHECK(one(checker, eof).framing == Framing::need_more);
+            CHECK(checker.finish() == Framing::complete);
+        }
+        CHECK(checker.remembered() == 0);
+    }
+}
+
 }  // TEST_SUITE

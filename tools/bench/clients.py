@@ -181,8 +181,10 @@ def parse_h2load(rc, out, err):
 # ---- loadgen (ours) ----------------------------------------------------------------
 
 def loadgen_argv(binary, url, connections, seconds=None, rate=None, requests=None,
-                 close=False):
+                 close=False, pipeline=1):
     argv = [binary, "-t", "1", "-c", str(connections)]
+    if pipeline > 1:
+        argv += ["--pipeline", str(pipeline)]
     if seconds is not None:
         argv += ["-d", f"{seconds}s"]
     if requests is not None:

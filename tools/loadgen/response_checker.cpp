@@ -1,6 +1,7 @@
 #include "tools/loadgen/response_checker.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <string_view>
 
 namespace okserve::loadgen {
@@ -63,8 +64,10 @@ void for_each_token(std::string_view value, Fn fn) {
 
 void ResponseChecker::reset() noexcept {
     const bool head = head_request_;
+    const Memo memo = memo_;
     *this = ResponseChecker{};
     head_request_ = head;
+    memo_ = memo;
 }
 
 void ResponseChecker::start_response() noexcept {
@@ -75,6 +78,7 @@ void ResponseChecker::start_response() noexcept {
     minor_ = 1;
     pos_ = 0;
     status_ = 0;
+    final_head_ = false;
     head_bytes_ = name_len_ = value_len_ = 0;
     length_ = remaining_ = 0;
     error_ = "";
@@ -86,9 +90,48 @@ Framing ResponseChecker::fail(const char* why) noexcept {
     return Framing::bad;
 }
 
+bool ResponseChecker::recall(const char* data, std::size_t len) noexcept {
+    if (memo_.len == 0 || len < memo_.len || std::memcmp(data, memo_.head, memo_.len) != 0) {
+        return false;
+    }
+    ++memo_.hits;
+    status_ = memo_.status;
+    keep_alive_ = memo_.keep_alive;
+    remaining_ = length_ = memo_.body;
+    has_length_ = memo_.body != 0;
+    state_ = memo_.body != 0 ? State::body_length : State::done;
+    return true;
+}
+
+void ResponseChecker::remember(const char* head, std::size_t len) noexcept {
+    if (len > memo_cap) {
+        return;
+    }
+    std::memcpy(memo_.head, head, len);
+    memo_.len = len;
+    memo_.status = status_;
+    memo_.keep_alive = keep_alive_;
+    memo_.body = state_ == State::body_length ? remaining_ : 0;
+}
+
 Feed ResponseChecker::feed(const char* data, std::size_t len) noexcept {
+    // The head can be remembered only when this call holds it from its first byte.
+    bool whole_head = false;
     if (len > 0 && (state_ == State::idle || state_ == State::done)) {
         start_response();
+        if (recall(data, len)) {
+            if (state_ == State::done) {
+                return {Framing::complete, memo_.len};
+            }
+            const std::uint64_t take = std::min<std::uint64_t>(remaining_, len - memo_.len);
+            remaining_ -= take;
+            if (remaining_ == 0) {
+                state_ = State::done;
+                return {Framing::complete, memo_.len + static_cast<std::size_t>(take)};
+            }
+            return {Framing::need_more, len};
+        }
+        whole_head = true;
     }
     std::size_t i = 0;
     while (i < len) {
@@ -132,6 +175,12 @@ Feed ResponseChecker::feed(const char* data, std::size_t len) noexcept {
         }
         const Framing f = step(data[i]);
         ++i;
+        if (final_head_) {
+            final_head_ = false;
+            if (whole_head) {
+                remember(data, i);
+            }
+        }
         if (f == Framing::complete) {
             state_ = State::done;
             return {Framing::complete, i};
@@ -297,6 +346,7 @@ Framing ResponseChecker::end_of_head() noexcept {
         return Framing::complete;
     }
     if (head_request_ || status_ == 204 || status_ == 304) {
+        final_head_ = true;
         return Framing::complete;
     }
     if (te_seen_) {
@@ -317,6 +367,7 @@ Framing ResponseChecker::end_of_head() noexcept {
     }
     remaining_ = length_;
     state_ = State::body_length;
+    final_head_ = true;
     return length_ == 0 ? Framing::complete : Framing::need_more;
 }
 

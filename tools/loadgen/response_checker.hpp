@@ -19,15 +19,27 @@ struct Feed {
 };
 
 // Incremental checker for the stream of responses on one connection. It keeps only a few
-// counters between calls, never the bytes, so the caller can read into one shared buffer and a
-// response may be split at any byte. Several pipelined responses in one buffer come out one per
-// feed() call: feed the rest again after `complete`.
+// counters between calls, never the bytes of a response in progress, so the caller can read into
+// one shared buffer and a response may be split at any byte. Several pipelined responses in one
+// buffer come out one per feed() call: feed the rest again after `complete`.
+//
+// One shortcut: the checker is a pure function of the bytes, so it remembers the last head it
+// walked whole in one feed() call (status line to blank line, up to `memo_cap` bytes) with the
+// verdict it reached. A response whose head is byte for byte the same gets that verdict after
+// one memcmp instead of a walk of every byte. A server answering the same request sends the
+// same head until its Date changes, so under load almost every head takes the shortcut; the
+// first head after a change takes the walk and becomes the new memory.
 class ResponseChecker {
 public:
-    // Starts afresh, for a new connection.
+    // Starts afresh, for a new connection (the remembered head stays: it is no connection's).
     void reset() noexcept;
     // Responses to HEAD carry no body whatever their headers say.
-    void set_head_request(bool head) noexcept { head_request_ = head; }
+    void set_head_request(bool head) noexcept {
+        if (head != head_request_) memo_.len = 0;  // the same head means another verdict now
+        head_request_ = head;
+    }
+    // How many responses took the shortcut (for tests: the fast path must be the same verdict).
+    std::uint64_t remembered() const noexcept { return memo_.hits; }
 
     Feed feed(const char* data, std::size_t len) noexcept;
     // The peer closed. A body delimited by the close is complete; a half-read response is bad
@@ -58,9 +70,22 @@ private:
     Framing end_of_head() noexcept;
     Framing fail(const char* why) noexcept;
     void start_response() noexcept;
+    bool recall(const char* data, std::size_t len) noexcept;
+    void remember(const char* head, std::size_t len) noexcept;
 
     static constexpr std::size_t max_head = 65536;
     static constexpr std::size_t value_cap = 64;
+    static constexpr std::size_t memo_cap = 512;
+
+    // The last head walked whole in one call, and where the walk ended.
+    struct Memo {
+        std::size_t len = 0;        // 0: nothing remembered
+        std::uint64_t hits = 0;
+        std::uint64_t body = 0;     // Content-Length after it (0: complete at the head)
+        std::uint16_t status = 0;
+        bool keep_alive = true;
+        char head[memo_cap] = {};
+    };
 
     State state_ = State::idle;
     Field field_ = Field::other;
@@ -71,6 +96,7 @@ private:
     bool te_seen_ = false;
     bool conn_close_ = false;
     bool conn_keep_alive_ = false;
+    bool final_head_ = false;     // end_of_head() reached a verdict worth remembering
     std::uint8_t minor_ = 1;
     std::uint8_t pos_ = 0;        // position inside "HTTP/1." or the status code
     std::uint16_t status_ = 0;
@@ -82,6 +108,7 @@ private:
     const char* error_ = "";
     char name_[20] = {};
     char value_[value_cap] = {};
+    Memo memo_;
 };
 
 }  // namespace okserve::loadgen
