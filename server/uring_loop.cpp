@@ -77,7 +77,10 @@ bool UringLoop::available(std::string& why) {
         return false;
     }
     bool ok = true;
-    if (io_uring_probe* probe = io_uring_get_probe_ring(&ring)) {
+    if (!(ring.features & IORING_FEAT_SUBMIT_STABLE)) {
+        why = "the kernel does not copy a request's data when it is submitted (5.5)";
+        ok = false;
+    } else if (io_uring_probe* probe = io_uring_get_probe_ring(&ring)) {
         for (int op : {IORING_OP_ACCEPT, IORING_OP_RECV, IORING_OP_SEND, IORING_OP_SENDMSG, IORING_OP_READ}) {
             if (!io_uring_opcode_supported(probe, op)) {
                 why = "the kernel lacks io_uring opcode " + std::to_string(op);
@@ -134,6 +137,10 @@ void UringLoop::run() {
     // The thread that enables a single-issuer ring is the one allowed to submit to it.
     // (liburing 2.3 declares io_uring_enable_rings but does not export it: the system call.)
     if (disabled_) ::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
+    // Each io_uring_enter then names the ring by its slot in this thread's table instead of
+    // by file descriptor, so the kernel skips looking the descriptor up (5.18). Where that
+    // fails, liburing keeps using the descriptor.
+    (void)io_uring_register_ring_fd(&ring_);
     arm_wake();
     if (options_.listen_fd >= 0) arm_accept();
     std::int64_t now = now_ms();
@@ -152,6 +159,7 @@ void UringLoop::run() {
             io_uring_submit_and_wait_timeout(&ring_, &first, 1, &ts, nullptr);
         }
         busy_.store(true, std::memory_order_relaxed);
+        gathers_.clear();  // submitted: the kernel holds its own copies
         now = now_ms();
         unsigned head = 0, seen = 0;
         io_uring_cqe* cqe = nullptr;
@@ -387,11 +395,12 @@ void UringLoop::arm_send(Slot& s) {
     if (n == 1) {  // the usual answer: one run of bytes, no message header to copy in
         io_uring_prep_send(e, s.fd.get(), slices[0].data, slices[0].size, MSG_NOSIGNAL);
     } else {
-        for (std::size_t i = 0; i < n; ++i) s.iov[i] = {const_cast<char*>(slices[i].data), slices[i].size};
-        s.msg = msghdr{};
-        s.msg.msg_iov = s.iov;
-        s.msg.msg_iovlen = n;
-        io_uring_prep_sendmsg(e, s.fd.get(), &s.msg, MSG_NOSIGNAL);
+        Gather& g = gathers_.emplace_back();
+        for (std::size_t i = 0; i < n; ++i) g.iov[i] = {const_cast<char*>(slices[i].data), slices[i].size};
+        g.msg = msghdr{};
+        g.msg.msg_iov = g.iov;
+        g.msg.msg_iovlen = n;
+        io_uring_prep_sendmsg(e, s.fd.get(), &g.msg, MSG_NOSIGNAL);
     }
     io_uring_sqe_set_data64(e, data(Op::send, s.index, s.generation));
     s.sending = true;
