@@ -3,6 +3,7 @@
 Owns formatting only; knows nothing about how numbers were measured.
 """
 import csv
+import math
 import os
 import platform
 import re
@@ -94,6 +95,16 @@ def _fmt(v, digits=0):
     return f"{v:.{digits}f}"
 
 
+def _fmt_small(v):
+    """Two decimals, or two significant digits below 0.1: uring's pipelined rows make a
+    system call every few thousand answers, which two decimals would show as 0."""
+    if v is None:
+        return ""
+    if v <= 0 or v >= 0.1:
+        return f"{v:.2f}"
+    return f"{v:.{1 - math.floor(math.log10(v))}f}"
+
+
 def cell_row(cell, nginx_cell):
     sc = cell.scenario
     row = {"scenario": sc.key, "label": sc.label, "server": cell.server, "tool": sc.tool,
@@ -104,7 +115,7 @@ def cell_row(cell, nginx_cell):
     med = cell.median(cell.rps)
     row.update(rps_median=_fmt(med), rps_min=_fmt(min(cell.rps)), rps_max=_fmt(max(cell.rps)),
                cpu_us_per_req=_fmt(cell.median(cell.cpu_us_per_req), 2),
-               syscalls_per_req=_fmt(cell.syscalls_per_req, 2),
+               syscalls_per_req=_fmt_small(cell.syscalls_per_req),
                ctxsw_per_req=_fmt(cell.median(cell.ctxsw_per_req), 3),
                p50_us=_fmt(cell.latency_median("p50")), p99_us=_fmt(cell.latency_median("p99")),
                p999_us=_fmt(cell.latency_median("p999")),
