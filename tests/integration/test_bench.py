@@ -180,6 +180,13 @@ class BenchQuick(unittest.TestCase):
         self.assertGreater(len(root.findall(f".//{ns}rect")), 5)
         texts = " ".join(t.text or "" for t in root.iter(f"{ns}text"))
         self.assertIn("keep-alive", texts)
+        # Each of the seven servers has a colour of its own in the legend.
+        swatches = [r.get("fill") for r in root.iter(f"{ns}rect")
+                    if r.get("width") == "14.0" and r.get("height") == "14.0"]
+        self.assertEqual(len(swatches), len(MODES) + 2)
+        self.assertEqual(len(set(swatches)), len(swatches), swatches)
+        # The sweep under simulated work gets a map of its own, not cells among the others.
+        self.assertIn("The same under --work sleep:10ms", texts)
 
     def test_nothing_it_started_is_left_running(self):
         with open(os.path.join(self.out, "pids.json")) as f:

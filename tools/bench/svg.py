@@ -11,7 +11,8 @@ import report
 
 WIDTH = 1000
 LEFT, RIGHT = 80, 30
-PALETTE = ["#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#d53f8c", "#718096"]
+# Seven colours for seven servers (five modes, pool with --admin, nginx): none repeats.
+PALETTE = ["#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#d53f8c", "#718096", "#1a202c"]
 ERR_COLOR = "#c53030"
 FONT = 'font-family="DejaVu Sans, Helvetica, Arial, sans-serif"'
 
@@ -61,7 +62,7 @@ def _num(row, key):
         return None
 
 
-def ratio_panel(top, title, groups, servers, key, height=220, span=16.0):
+def ratio_panel(top, title, groups, servers, key, height=260, span=32.0):
     """Bars of a ratio to nginx, on a log2 axis from 1/span to span, starting at 1 (nginx):
     up is more, down is less. Returns (svg parts, bottom)."""
     parts = [text(LEFT, top + 16, title, 15, "start", "bold")]
@@ -93,7 +94,12 @@ def ratio_panel(top, title, groups, servers, key, height=220, span=16.0):
                 continue
             yv = y_of(v)
             parts.append(rect(x + 2, min(yv, mid), bw - 4, max(abs(mid - yv), 1.5), PALETTE[si_ % len(PALETTE)]))
-            parts.append(text(x + bw / 2, (yv - 5) if v >= 1 else (yv + 12), f"{v:.2f}", 9))
+            # Upright labels would overlap with seven bars to a group: they stand on end,
+            # reading up from the top of a bar above 1x and down from the end of one below.
+            if v >= 1:
+                parts.append(text(x + bw / 2 + 3, yv - 4, f"{v:.2f}", 9, "start", rotate=-90))
+            else:
+                parts.append(text(x + bw / 2 + 3, yv + 4, f"{v:.2f}", 9, "end", rotate=-90))
             if int(_num(row, "errors_total") or 0):
                 parts.append(text(x + bw / 2, y0 + 10, "ERR", 11, weight="bold", color=ERR_COLOR))
         for li, chunk in enumerate(_wrap(label, max(8, int(gw / 7)))):
@@ -148,13 +154,19 @@ def _wrap(s, width):
 
 
 def legend(top, servers):
-    parts, x = [], LEFT
+    """One swatch per server, wrapping onto as many lines as it needs; returns (parts, bottom)."""
+    parts, x, y = [], LEFT, top
     for i, name in enumerate(servers):
-        parts.append(rect(x, top, 14, 14, PALETTE[i % len(PALETTE)]))
-        parts.append(text(x + 20, top + 12, name, 12, "start"))
-        x += 30 + 7 * len(name)
-    parts.append(text(x, top + 12, "ERR: the tools counted errors", 11, "start", color="#4a5568"))
-    return parts
+        w = 30 + 7 * len(name)
+        if x + w > WIDTH - RIGHT:
+            x, y = LEFT, y + 20
+        parts.append(rect(x, y, 14, 14, PALETTE[i % len(PALETTE)]))
+        parts.append(text(x + 20, y + 12, name, 12, "start"))
+        x += w
+    y += 20
+    parts.append(text(LEFT, y + 12, "ERR at the top of a panel, over a bar: the tools counted errors there", 11, "start",
+                      color="#4a5568"))
+    return parts, y + 20
 
 
 def heat_color(frac):
@@ -164,9 +176,10 @@ def heat_color(frac):
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
-def heat_map(top, rows):
-    parts = [text(LEFT, top + 16, "Pool sizing sweep (okserve): ok req/s, p99, rejected 503s, "
-                  "peak RSS per cell", 15, "start", "bold")]
+def heat_map(top, rows, work="none"):
+    title = ("Pool sizing sweep (okserve): ok req/s, p99, rejected 503s, peak RSS per cell"
+             if work == "none" else f"The same under --work {work}: ok req/s, p99, 503s, peak RSS")
+    parts = [text(LEFT, top + 16, title, 15, "start", "bold")]
     if not rows:
         return parts + [text(LEFT, top + 40, "no sweep ran", 12, "start")], top + 60
     keys = sorted({(r["workers"], r["queue"]) for r in rows})
@@ -175,7 +188,7 @@ def heat_map(top, rows):
     best = max(r["ok_rps"] for r in rows) or 1.0
     x0, y0, lab_w = LEFT + 60, top + 54, 120
     cw = min(150, (WIDTH - RIGHT - x0 - lab_w) / max(1, len(cols)))
-    ch = 50
+    ch = 62
     for ci, (ov, c) in enumerate(cols):
         parts.append(text(x0 + lab_w + ci * cw + cw / 2, y0 - 8, f"{ov}, {c} conns", 11))
     for ri, (w, q) in enumerate(keys):
@@ -200,8 +213,9 @@ def _heat_cell(r, x, y, w, h, best):
     p99 = f"p99 {si(r['p99_us'] / 1000)}ms" if r.get("p99_us") else "p99 n/a"
     return [rect(x, y, w - 2, h - 2, heat_color(frac), stroke, ' stroke-width="2"'),
             text(x + w / 2, y + 15, f"{si(r['ok_rps'])}/s", 12, weight="bold", color=ink),
-            text(x + w / 2, y + 29, f"{p99}  503: {r['rejected']}", 10, color=ink),
-            text(x + w / 2, y + 42, f"RSS {r['vm_hwm_kib'] / 1024:.1f} MiB", 10, color=ink)]
+            text(x + w / 2, y + 29, p99, 10, color=ink),
+            text(x + w / 2, y + 42, f"503: {r['rejected']}", 10, color=ink),
+            text(x + w / 2, y + 55, f"RSS {r['vm_hwm_kib'] / 1024:.1f} MiB", 10, color=ink)]
 
 
 def render(data):
@@ -215,8 +229,9 @@ def render(data):
     sub = next((h[2:] for h in head if h.startswith("- machine:")), "")
     parts = [text(LEFT, 28, "okserve's modes vs nginx", 20, "start", "bold"),
              text(LEFT, 48, sub, 11, "start", color="#4a5568")]
-    parts += legend(62, servers)
-    p, bottom = ratio_panel(92, "Requests per second as a ratio to nginx (median of rounds; up is more)",
+    p, bottom = legend(62, servers)
+    parts += p
+    p, bottom = ratio_panel(bottom, "Requests per second as a ratio to nginx (median of rounds; up is more)",
                             groups, servers, "ratio_vs_nginx")
     parts += p
     p, bottom = ratio_panel(bottom + 10, "Server CPU per response as a ratio to nginx (down is less: better)",
@@ -224,8 +239,13 @@ def render(data):
     parts += p
     p, bottom = latency_panel(bottom + 10, rows, servers)
     parts += p
-    p, bottom = heat_map(bottom + 10, data.get("sweep", []))
-    parts += p
+    sweep_rows = data.get("sweep", [])
+    # One map per kind of work: a cell without work and one under --work sleep:10ms differ
+    # by a factor of a thousand and answer different questions.
+    kinds = list(dict.fromkeys(r.get("work", "none") for r in sweep_rows)) or ["none"]
+    for kind in kinds:
+        p, bottom = heat_map(bottom + 10, [r for r in sweep_rows if r.get("work", "none") == kind], kind)
+        parts += p
     height = bottom + 10
     return "\n".join(
         [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0f}" '
