@@ -16,6 +16,7 @@ for target in "$@"; do
   # shellcheck disable=SC2086
   if ! $cxx $flags "tests/fuzz/$target.cpp" $sources -o "$dir/$target" 2>"$dir/build.log"; then
     echo "fuzz: $target: build failed:"; tail -n 20 "$dir/build.log"
+    echo "failure: fuzz: $target: build failed"
     failed=$((failed + 1)); continue
   fi
   echo "fuzz: $target: running for ${seconds}s"
@@ -28,6 +29,7 @@ for target in "$@"; do
   else
     echo "fuzz: $target: FAILED; the input is in $dir/findings/:"
     ls "$dir/findings/"; tail -n 40 "$dir/run.log"
+    echo "failure: fuzz: $target: $(grep -m1 -E '^==[0-9]+==ERROR|^SUMMARY:|deadly signal|runtime error' "$dir/run.log")"
     failed=$((failed + 1))
   fi
 done
