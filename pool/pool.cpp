@@ -57,6 +57,7 @@ Pool::Pool(Options options)
       capacity_(options.max_workers + options.queue_size),
       idle_timeout_(options.idle_timeout),
       on_worker_start_(options.on_worker_start),
+      on_idle_(options.on_idle),
       normal_(capacity_),
       ticket_limit_(capacity_),
       priority_(options.priority_size),
@@ -411,6 +412,12 @@ bool Pool::next_job(std::size_t slot, Job& job, Lane& lane) {
     };
     if (take_without_lock()) {
         return true;
+    }
+    // Before the sleep handshake: work from elsewhere, as long as there is some.
+    while (on_idle_ && !cancelled_.load(std::memory_order_relaxed) && !normal_.closed() && on_idle_()) {
+        if (take_without_lock()) {
+            return true;
+        }
     }
     std::optional<Clock::time_point> idle_since;  // set only if this call has to sleep
     std::unique_lock lock(mu_);

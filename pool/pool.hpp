@@ -164,6 +164,7 @@ private:
     const std::size_t capacity_;
     const std::chrono::milliseconds idle_timeout_;
     const std::function<void()> on_worker_start_;
+    const std::function<bool()> on_idle_;
 
     TicketRing normal_;  // the normal lane: no lock
 

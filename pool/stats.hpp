@@ -20,6 +20,11 @@ struct Options {
     // started later, by dynamic sizing, inherits that of whichever thread submitted).
     // It must not throw.
     std::function<void()> on_worker_start = {};
+    // Called by a worker that found both lanes empty, before it goes to sleep: a chance
+    // to find work the pool does not queue (a server's worker looks for connections that
+    // are ready). True if it did some, and the worker looks at the lanes again; false and
+    // it sleeps as usual. It must return soon and must not throw.
+    std::function<bool()> on_idle = {};
 };
 
 // A snapshot read without stopping any worker: each field is read once, so while jobs run

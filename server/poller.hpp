@@ -25,7 +25,8 @@ inline std::int64_t now_ns() noexcept {
     return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-// One epoll set. epoll_ctl is safe to call from any thread; wait() from one at a time.
+// One epoll set. Every call is safe from any thread, at the same time too: in --mode pool
+// workers look at the set (wait with timeout 0) while the dispatcher waits on it.
 class Poller {
 public:
     Poller();  // throws SysError

@@ -34,11 +34,12 @@ struct alignas(64) Tally {
         evicted,        // idle keep-alive connections closed to make room (counted answered)
         yields,         // turns cut short by the per-turn budget
         rate_limited,   // requests answered 429 (--rate-limit); also in requests
+        helped,         // --mode pool: turns a worker with nothing queued took itself from epoll
         field_count
     };
     static constexpr const char* names[field_count] = {
         "accepted", "answered", "rejected", "timed_out", "closed_by_client", "errors", "requests",
-        "accept_errors", "queue_full", "evicted", "yields", "rate_limited"};
+        "accept_errors", "queue_full", "evicted", "yields", "rate_limited", "helped"};
     std::atomic<std::uint64_t> v[field_count]{};
     LatencyHistogram latency;  // requests' first byte read to answers' last byte written
 

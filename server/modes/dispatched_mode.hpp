@@ -13,9 +13,9 @@ namespace okserve {
 
 class DispatchedMode final : public RunningMode {
 public:
-    DispatchedMode(const ModeSetup& s, std::function<Executor()> make_executor)
+    DispatchedMode(const ModeSetup& s, const std::function<Executor(Dispatcher&)>& make_executor)
         : rejecter_(s), dispatcher_(s, rejecter_.loop()) {
-        dispatcher_.set_executor(make_executor());
+        dispatcher_.set_executor(make_executor(dispatcher_));
     }
 
     ~DispatchedMode() override { stop_executor(); }

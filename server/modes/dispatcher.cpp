@@ -209,7 +209,7 @@ void Dispatcher::expire(std::int64_t now) {
 bool Dispatcher::evict_oldest_idle() {
     SharedConnection* oldest = nullptr;
     std::int64_t oldest_since = 0;
-    for (std::size_t i = 0; i < created_; ++i) {
+    for (std::size_t i = 0, n = created_.load(std::memory_order_relaxed); i < n; ++i) {
         SharedConnection& c = *slots_[i];
         const std::int64_t since = c.idle_since_ms.load(std::memory_order_relaxed);
         if (since == 0 || c.state.load(std::memory_order_relaxed) != SharedConnection::parked) continue;
@@ -247,7 +247,7 @@ void Dispatcher::command(std::uint32_t flag) {
 void Dispatcher::start_drain() {
     pause_accept(-1);
     draining_.store(true);  // seq_cst: pairs with park()
-    for (std::size_t i = 0; i < created_; ++i) {
+    for (std::size_t i = 0, n = created_.load(std::memory_order_relaxed); i < n; ++i) {
         SharedConnection& c = *slots_[i];
         if (c.claim_if_parked()) hand_off(c, Wake::drain);
     }
@@ -257,7 +257,7 @@ void Dispatcher::start_drain() {
 // (parked, on the backlog, yielded) closes now, counted timed out. Queued turns saw the
 // cut-off flag and closed their connections themselves.
 void Dispatcher::close_remaining() {
-    for (std::size_t i = 0; i < created_; ++i) {
+    for (std::size_t i = 0, n = created_.load(std::memory_order_relaxed); i < n; ++i) {
         SharedConnection& c = *slots_[i];
         if (!c.fd) continue;
         c.fd.reset();
@@ -281,9 +281,11 @@ SharedConnection* Dispatcher::acquire() {
             return slots_[slot].get();
         }
     }
-    if (created_ == slots_.size()) return nullptr;
-    slots_[created_] = std::make_unique<SharedConnection>(setup_.rules, static_cast<std::uint32_t>(created_));
-    return slots_[created_++].get();
+    const std::size_t n = created_.load(std::memory_order_relaxed);
+    if (n == slots_.size()) return nullptr;
+    slots_[n] = std::make_unique<SharedConnection>(setup_.rules, static_cast<std::uint32_t>(n));
+    created_.store(n + 1, std::memory_order_release);  // a helping worker's at() sees the slot whole
+    return slots_[n].get();
 }
 
 void Dispatcher::release(SharedConnection& c) noexcept {
@@ -292,7 +294,7 @@ void Dispatcher::release(SharedConnection& c) noexcept {
 }
 
 SharedConnection* Dispatcher::at(std::uint32_t slot) noexcept {
-    return slot < created_ ? slots_[slot].get() : nullptr;
+    return slot < created_.load(std::memory_order_acquire) ? slots_[slot].get() : nullptr;
 }
 
 // ---- worker threads ------------------------------------------------------------------
@@ -367,6 +369,30 @@ void Dispatcher::close(SharedConnection& c, Tally& t) noexcept {
     c.state.store(SharedConnection::closed, std::memory_order_release);
     release(c);
     if (open_.fetch_sub(1, std::memory_order_acq_rel) == 1 && draining_.load()) notify(wake_);
+}
+
+// The worker side of the epoll set. A worker about to sleep looks at the set itself (not
+// blocking) and runs the turns of the connections it finds ready: in keep-alive, the
+// dispatcher then wakes only when every worker sleeps, and a request costs no hand-off.
+// The listener and the wake-up descriptor are level-triggered: when a look here takes
+// their event, epoll reports it again and wakes the dispatcher, which handles it.
+bool Dispatcher::help() noexcept {
+    constexpr int help_events = 16;
+    epoll_event events[help_events];
+    const int n = poller_.wait(events, help_events, 0);
+    bool did = false;
+    for (int i = 0; i < n; ++i) {
+        const std::uint64_t tok = events[i].data.u64;
+        if (tok == listener_token || tok == wake_token) continue;
+        SharedConnection* c = at(static_cast<std::uint32_t>(tok));
+        if (c == nullptr || c->generation.load(std::memory_order_acquire) != static_cast<std::uint32_t>(tok >> 32)) continue;
+        if (c->claim_for_event(events[i].events)) {
+            worker_tally().add(Tally::helped);
+            turn(*c, Wake::ready);
+            did = true;
+        }
+    }
+    return did;
 }
 
 void Dispatcher::give_back(SharedConnection& c) noexcept {

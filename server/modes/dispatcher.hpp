@@ -50,6 +50,9 @@ public:
     // After a cut-off, once run() has returned and the executor has stopped.
     void close_remaining();
     const Executor& executor() const noexcept { return executor_; }
+    // A worker with nothing queued: takes connections that are ready straight from the
+    // epoll set and does their turns itself. True if it did any.
+    bool help() noexcept;
 
 private:
     using Wake = SharedConnection::Wake;
@@ -96,7 +99,8 @@ private:
     std::int64_t recheck_ms_;
 
     std::vector<std::unique_ptr<SharedConnection>> slots_;
-    std::size_t created_ = 0;  // dispatcher only
+    // Written by the dispatcher alone; read by workers that help (at()), so atomic.
+    std::atomic<std::size_t> created_{0};
     std::mutex free_mutex_;
     std::vector<std::uint32_t> free_;  // guarded by free_mutex_
     std::atomic<std::size_t> open_{0};

@@ -10,7 +10,7 @@ namespace okserve {
 
 std::unique_ptr<RunningMode> make_pool_mode(const ModeSetup& s) {
     const Config& c = s.config;
-    return std::make_unique<DispatchedMode>(s, [&c] {
+    return std::make_unique<DispatchedMode>(s, [&c](Dispatcher& d) {
         pool::Options po;
         po.max_workers = c.workers;
         po.min_workers = c.min_workers;
@@ -21,6 +21,9 @@ std::unique_ptr<RunningMode> make_pool_mode(const ModeSetup& s) {
             sched_param param{};
             ::pthread_setschedparam(::pthread_self(), SCHED_OTHER, &param);
         };
+        // A worker with nothing queued serves connections that are ready itself (see
+        // Dispatcher::help): keep-alive requests then skip the hand-off.
+        po.on_idle = [&d] { return d.help(); };
         auto pool = std::make_shared<pool::Pool>(po);
         const std::string min = c.min_workers != 0 ? " min-workers=" + std::to_string(c.min_workers) : "";
         return Executor{

@@ -8,7 +8,7 @@ namespace okserve {
 
 std::unique_ptr<RunningMode> make_queue_mode(const ModeSetup& s) {
     const Config& c = s.config;
-    return std::make_unique<DispatchedMode>(s, [&c] {
+    return std::make_unique<DispatchedMode>(s, [&c](Dispatcher&) {
         auto queue = std::make_shared<pool::SerialQueue>(c.queue);
         return Executor{
             [queue](pool::Job&& j) { return queue->try_submit(std::move(j), pool::Notify::later); },

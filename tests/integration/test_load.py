@@ -225,3 +225,34 @@ class OutOfDescriptors(ServerCase):
         self.assertEqual(status, 200)
         for s in held:
             s.close()
+
+
+@only_modes("pool")
+class WorkersHelp(ServerCase):
+    """A pool worker with nothing queued takes ready connections from the epoll set itself
+    (Dispatcher::help), so that keep-alive requests skip the hand-off."""
+
+    def test_keepalive_turns_taken_by_idle_workers_balance(self):
+        import support
+        if not os.access(support.LOADGEN_BIN, os.X_OK):
+            self.skipTest(f"loadgen not built at {support.LOADGEN_BIN}")
+        srv = self.start("--workers", "2")
+        # Every thread of the server on one CPU: the dispatcher (SCHED_BATCH) does not
+        # preempt a worker, so a worker that ends a turn finds the next requests ready.
+        cpu = min(os.sched_getaffinity(0))
+        for tid in os.listdir(f"/proc/{srv.pid}/task"):
+            os.sched_setaffinity(int(tid), {cpu})
+        n = scaled(20_000, 4_000)
+        proc = support.run([support.LOADGEN_BIN, "-t", "1", "-c", "16", "-n", str(n), srv.url("/")],
+                           timeout=scaled(60, 180))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        code, _, _ = srv.stop()
+        self.assertEqual(code, 0)
+        summary = srv.summary()
+        assert_balanced(self, summary)
+        self.assertEqual(summary["requests"], n, summary)
+        self.assertEqual(summary["errors"], 0, summary)
+        print(f"    [WorkersHelp] {summary['helped']} of {n} turns taken by idle workers", flush=True)
+        self.assertGreater(summary["helped"], 0, summary)  # the path ran ...
+        # ... at most once a request, or once a connection for its end
+        self.assertLessEqual(summary["helped"], n + 16, summary)

@@ -74,6 +74,47 @@ TEST_SUITE("pool") {
         CHECK(seen_by_job.load());
     }
 
+    TEST_CASE("on_idle: called with nothing queued, again while it finds work, never once shut down") {
+        // The hook stands for work the pool does not queue (a server's ready connections).
+        // While `hold` is set it waits inside until `answer` is given: 1 found work, 0 none.
+        std::atomic<int> calls{0}, found{3}, answer{-1};
+        std::atomic<bool> hold{false}, inside{false};
+        Options o{.max_workers = 1, .queue_size = 4};
+        o.on_idle = [&] {
+            calls.fetch_add(1);
+            if (!hold.load()) return found.fetch_sub(1) > 0;
+            hold = false;
+            inside = true;
+            eventually([&] { return answer.load() >= 0; });
+            inside = false;
+            return answer.exchange(-1) == 1;
+        };
+        Pool pool(std::move(o));
+        // Nothing queued at start: 3 calls that find work, a 4th that finds none, then the
+        // worker sleeps and calls it no more.
+        REQUIRE(eventually([&] { return calls.load() >= 4; }));
+        std::this_thread::sleep_for(50ms);  // a spinning worker would have called it again
+        CHECK(calls.load() == 4);
+        // A job submitted while the worker is inside the hook wakes nobody (the worker is
+        // not asleep); it must still run, whichever the hook answers.
+        for (const int found_work : {1, 0}) {
+            CAPTURE(found_work);
+            hold = true;
+            REQUIRE(pool.submit([] {}) == Submit::accepted);  // wakes the worker; after it, the hook
+            REQUIRE(eventually([&] { return inside.load(); }));
+            std::promise<void> ran;
+            REQUIRE(pool.submit([&ran] { ran.set_value(); }) == Submit::accepted);
+            answer = found_work;
+            REQUIRE(ran.get_future().wait_for(test::hang_limit) == std::future_status::ready);
+        }
+        // Once shut down, a worker that finds the lanes empty leaves without calling it.
+        pool.shutdown();
+        const int at_shutdown = calls.load();
+        std::this_thread::sleep_for(20ms);
+        CHECK(calls.load() == at_shutdown);
+        CHECK(pool.stats().completed == 4);
+    }
+
     TEST_CASE("bad options are refused at construction") {
         CHECK_THROWS_AS(Pool(Options{.max_workers = 0}), std::invalid_argument);
         CHECK_THROWS_AS(Pool(Options{.max_workers = 2, .min_workers = 3}), std::invalid_argument);
