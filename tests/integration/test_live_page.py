@@ -16,6 +16,7 @@ import re
 import sys
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cdp  # noqa: E402
@@ -164,8 +165,21 @@ class LivePage(support.ServerCase):
 
     def wait_state(self, states, timeout, what):
         cond = f"[{', '.join(json.dumps(s) for s in states)}].includes({text_of('load-state')})"
-        self.session.wait_for(cond, timeout * SLOW_FACTOR, what)
+        try:
+            self.session.wait_for(cond, timeout * SLOW_FACTOR, what)
+        except TimeoutError as e:
+            # Say where it stuck: the page, or the server (its load runner and its totals).
+            raise AssertionError(f"{e}; the page shows {self.session.evaluate(text_of('load-state'))!r}; "
+                                 f"the server says {self.server_view()}") from None
         return self.session.evaluate(text_of("load-state"))
+
+    def server_view(self):
+        try:
+            with urllib.request.urlopen(self.srv.admin_url("/stats.json"), timeout=5) as r:
+                st = json.loads(r.read())
+            return json.dumps({"load": st.get("load"), "totals": st.get("totals"), "gauges": st.get("gauges")})
+        except Exception as e:  # the diagnosis must not hide the failure
+            return f"(no /stats.json: {e})"
 
     def result(self):
         return self.session.evaluate(RESULT_JS)
