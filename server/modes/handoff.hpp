@@ -28,7 +28,8 @@ struct SharedConnection {
 
     SharedConnection(const ConnectionRules& rules, std::uint32_t index) noexcept : conn(rules), slot(index) {}
 
-    // Dispatcher: an epoll event. True when the caller now owns the connection.
+    // The dispatcher, or a pool worker that helps: an epoll event. True when the caller now
+    // owns the connection.
     bool claim_for_event(std::uint32_t events) noexcept;
     // Dispatcher: take a parked connection. True on success.
     bool claim_if_parked() noexcept {
