@@ -61,11 +61,12 @@ SERVER_BIN  := $(BUILD)/okserve
 LOADGEN_BIN := $(BUILD)/loadgen
 UNIT_BIN    := $(BUILD)/unit_tests
 POOL_BENCH  := $(BUILD)/pool_bench
+FLOOR_BIN   := $(BUILD)/floor
 
 .PHONY: all run test check asan tsan static fuzz bench bench-full install uninstall clean deps
 .DEFAULT_GOAL := all
 
-all: $(SERVER_BIN) $(LOADGEN_BIN) $(POOL_BENCH)
+all: $(SERVER_BIN) $(LOADGEN_BIN) $(POOL_BENCH) $(FLOOR_BIN)
 
 $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
@@ -99,6 +100,11 @@ $(POOL_BENCH): $(call obj,tools/bench/pool_bench.cpp) $(POOL_LIB)
 	@echo "  LINK    $@"
 	@$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+# The bench's yardstick: a minimal epoll loop, no HTTP beyond finding request ends.
+$(FLOOR_BIN): $(call obj,tools/bench/floor.cpp)
+	@echo "  LINK    $@"
+	@$(CXX) $(LDFLAGS) $^ -o $@
+
 $(UNIT_BIN): $(call obj,$(TEST_SRC)) $(SERVER_LIB) $(LOADGEN_LIB) $(POOL_LIB)
 	@echo "  LINK    $@"
 	@$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(LOADGEN_LIBS)
@@ -115,7 +121,7 @@ deps:
 # The test command: unit tests (doctest) then integration tests (real binary, real
 # clients); tests/run.sh prints the summed "N passed, N failed" as its last line.
 test: deps
-	@$(MAKE) --no-print-directory VARIANT=$(VARIANT) $(SERVER_BIN) $(LOADGEN_BIN) $(POOL_BENCH) $(UNIT_BIN)
+	@$(MAKE) --no-print-directory VARIANT=$(VARIANT) $(SERVER_BIN) $(LOADGEN_BIN) $(POOL_BENCH) $(FLOOR_BIN) $(UNIT_BIN)
 	@bash tests/run.sh $(BUILD)
 
 check: test
@@ -146,11 +152,11 @@ fuzz: deps
 
 bench: all
 	@bash tools/deps.sh bench
-	@python3 tools/bench/bench.py --quick --bin $(SERVER_BIN) --loadgen $(LOADGEN_BIN) --pool-bench $(POOL_BENCH)
+	@python3 tools/bench/bench.py --quick --bin $(SERVER_BIN) --loadgen $(LOADGEN_BIN) --pool-bench $(POOL_BENCH) --floor $(FLOOR_BIN)
 
 bench-full: all
 	@bash tools/deps.sh bench
-	@python3 tools/bench/bench.py --bin $(SERVER_BIN) --loadgen $(LOADGEN_BIN) --pool-bench $(POOL_BENCH)
+	@python3 tools/bench/bench.py --bin $(SERVER_BIN) --loadgen $(LOADGEN_BIN) --pool-bench $(POOL_BENCH) --floor $(FLOOR_BIN)
 
 # make install: the binaries, the static libraries, the public header and okserve.pc
 # (pkg-config); PREFIX and DESTDIR as usual. make uninstall removes exactly those files.

@@ -45,7 +45,8 @@ class BenchQuick(unittest.TestCase):
         cls.out = tempfile.mkdtemp(prefix="okserve-bench-test-")
         argv = [sys.executable, BENCH, "--quick", "--out", cls.out, "--bin", support.SERVER_BIN,
                 "--loadgen", support.LOADGEN_BIN,
-                "--pool-bench", os.path.join(support.BUILD, "pool_bench")]
+                "--pool-bench", os.path.join(support.BUILD, "pool_bench"),
+                "--floor", os.path.join(support.BUILD, "floor")]
         cls.proc = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT,
                                   cwd=ROOT, stdin=subprocess.DEVNULL)
 
@@ -107,7 +108,7 @@ class BenchQuick(unittest.TestCase):
     def test_every_mode_runs_every_scenario_beside_nginx(self):
         rows = self.csv_rows()
         servers = {r["server"] for r in rows}
-        self.assertEqual(servers, {f"okserve-{m}" for m in MODES} | {"okserve-pool+admin", "nginx"})
+        self.assertEqual(servers, {f"okserve-{m}" for m in MODES} | {"okserve-pool+admin", "floor", "nginx"})
         for r in rows:
             with self.subTest(scenario=r["scenario"], server=r["server"]):
                 self.assertEqual(r["skipped"], "")
@@ -116,6 +117,30 @@ class BenchQuick(unittest.TestCase):
                 self.assertGreater(float(r["cpu_ratio_vs_nginx"]), 0.0)
                 self.assertGreaterEqual(float(r["ctxsw_per_req"]), 0.0)
                 self.assertGreater(float(r["syscalls_per_req"]), 0.0)
+
+    def test_the_floor_answers_every_scenario_and_each_mode_is_measured_against_it(self):
+        """The minimal epoll loop runs every scenario with zero errors, and every other
+        row's CPU per answer is given as a multiple of the floor's, in the CSV and the report."""
+        rows = self.csv_rows()
+        for r in rows:
+            with self.subTest(scenario=r["scenario"], server=r["server"]):
+                if r["server"] == "floor":
+                    self.assertEqual(int(r["errors_total"]), 0, r["errors_detail"])
+                    self.assertEqual(float(r["cpu_ratio_vs_floor"]), 1.0)
+                else:
+                    self.assertGreater(float(r["cpu_ratio_vs_floor"]), 0.0)
+        with open(os.path.join(self.out, "report.md")) as f:
+            section = f.read().split("## Distance to the floor", 1)[1].split("\n## ", 1)[0]
+        head = next(ln for ln in section.splitlines() if ln.startswith("| scenario"))
+        self.assertEqual([c.strip() for c in head.strip("| ").split("|")][2:],
+                         [f"okserve-{m}" for m in MODES] + ["okserve-pool+admin", "nginx"])
+        for label in SCENARIO_LABELS:
+            with self.subTest(scenario=label):
+                line = next((ln for ln in section.splitlines() if ln.startswith(f"| {label}")), None)
+                self.assertIsNotNone(line, section)
+                cells = [c.strip() for c in line.strip("| ").split("|")]
+                self.assertGreater(float(cells[1]), 0.0)  # the floor's own CPU us per answer
+                self.assertTrue(all(float(c.rstrip("x")) > 0 for c in cells[2:]), line)
 
     def test_sweep_under_simulated_work(self):
         """With --work sleep:10ms the workers are the bottleneck: about 100 answers a
@@ -180,10 +205,11 @@ class BenchQuick(unittest.TestCase):
         self.assertGreater(len(root.findall(f".//{ns}rect")), 5)
         texts = " ".join(t.text or "" for t in root.iter(f"{ns}text"))
         self.assertIn("keep-alive", texts)
-        # Each of the seven servers has a colour of its own in the legend.
+        # Each of the eight servers (five modes, pool+admin, the floor, nginx) has a colour
+        # of its own in the legend.
         swatches = [r.get("fill") for r in root.iter(f"{ns}rect")
                     if r.get("width") == "14.0" and r.get("height") == "14.0"]
-        self.assertEqual(len(swatches), len(MODES) + 2)
+        self.assertEqual(len(swatches), len(MODES) + 3)
         self.assertEqual(len(set(swatches)), len(swatches), swatches)
         # The sweep under simulated work gets a map of its own, not cells among the others.
         self.assertIn("The same under --work sleep:10ms", texts)

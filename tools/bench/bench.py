@@ -4,7 +4,8 @@ latency, a pool-sizing sweep and the pool micro-benchmark, as a markdown table, 
 and an SVG chart.
 
 Usage: python3 tools/bench/bench.py [--quick] --bin build/release/okserve
-           [--loadgen build/release/loadgen] [--pool-bench build/release/pool_bench] [--out DIR]
+           [--loadgen build/release/loadgen] [--pool-bench build/release/pool_bench]
+           [--floor build/release/floor] [--out DIR]
 
 Servers run pinned to CPU 0 and load generators to CPU 1. Within a scenario the servers take
 turns, round after round, so drift on a noisy machine hits both alike. A piece whose
@@ -285,6 +286,15 @@ def start_servers(opts, tmp):
                 queue=opts.queue, cpu=opts.server_cpu, extra=["--admin", "127.0.0.1:0"]))
         except RuntimeError as exc:
             skipped.append(f"okserve-pool+admin skipped: {exc}")
+    # The yardstick: a minimal epoll loop that answers and does nothing else, so each mode's
+    # distance to what the kernel leaves is measured in the same run.
+    if opts.floor and os.access(opts.floor, os.X_OK):
+        try:
+            srvs.append(servers.start_floor(opts.floor, tmp, cpu=opts.server_cpu))
+        except RuntimeError as exc:
+            skipped.append(f"floor skipped: {exc}")
+    else:
+        skipped.append(f"floor skipped: not built ({opts.floor or 'no --floor'})")
     try:
         srvs.append(servers.start_nginx(tmp, workers=opts.workers, cpu=opts.server_cpu))
     except RuntimeError as exc:
@@ -348,6 +358,7 @@ def parse_args(argv):
     ap.add_argument("--bin", help="okserve binary")
     ap.add_argument("--loadgen", help="loadgen binary (fixed-rate latency, sweep)")
     ap.add_argument("--pool-bench", help="pool_bench binary")
+    ap.add_argument("--floor", help="floor binary (tools/bench/floor.cpp): the minimal epoll loop")
     ap.add_argument("--out", default="bench-out", help="output folder (default bench-out)")
     ap.add_argument("--workers", type=int, default=1,
                     help="okserve workers = nginx workers (default 1: the server is pinned to one core)")

@@ -13,7 +13,7 @@ import sys
 
 
 CSV_FIELDS = ["scenario", "label", "server", "tool", "rounds", "rps_median", "rps_min",
-              "rps_max", "ratio_vs_nginx", "cpu_us_per_req", "cpu_ratio_vs_nginx", "syscalls_per_req",
+              "rps_max", "ratio_vs_nginx", "cpu_us_per_req", "cpu_ratio_vs_nginx", "cpu_ratio_vs_floor", "syscalls_per_req",
               "ctxsw_per_req", "p50_us",
               "p99_us", "p999_us", "errors_total", "errors_detail", "skipped"]
 SWEEP_FIELDS = ["work", "workers", "queue", "overflow", "connections", "tool", "ok_rps", "p50_us", "p99_us",
@@ -105,7 +105,7 @@ def _fmt_small(v):
     return f"{v:.{1 - math.floor(math.log10(v))}f}"
 
 
-def cell_row(cell, nginx_cell):
+def cell_row(cell, nginx_cell, floor_cell=None):
     sc = cell.scenario
     row = {"scenario": sc.key, "label": sc.label, "server": cell.server, "tool": sc.tool,
            "rounds": len(cell.rps), "skipped": sc.skip or cell.skip}
@@ -126,6 +126,10 @@ def cell_row(cell, nginx_cell):
         mine, theirs = cell.median(cell.cpu_us_per_req), nginx_cell.median(nginx_cell.cpu_us_per_req)
         if mine and theirs:
             row["cpu_ratio_vs_nginx"] = _fmt(mine / theirs, 2)
+    if floor_cell is not None and floor_cell.cpu_us_per_req:
+        mine, floor = cell.median(cell.cpu_us_per_req), floor_cell.median(floor_cell.cpu_us_per_req)
+        if mine and floor:
+            row["cpu_ratio_vs_floor"] = _fmt(mine / floor, 2)
     return row
 
 
@@ -134,7 +138,8 @@ def csv_rows(data):
     for sc in data.get("scenarios", []):
         for name in data.get("servers", []):
             cell = data["cells"][(sc.key, name)]
-            rows.append(cell_row(cell, data["cells"].get((sc.key, "nginx"))))
+            rows.append(cell_row(cell, data["cells"].get((sc.key, "nginx")),
+                                 data["cells"].get((sc.key, "floor"))))
         if not data.get("servers"):
             rows.append({"scenario": sc.key, "label": sc.label, "skipped": "no server ran"})
     return rows
@@ -205,9 +210,31 @@ def admin_overhead(data):
     return "\n".join(out)
 
 
+def floor_table(rows):
+    """CPU per answer of every server as a multiple of the floor's (the minimal epoll loop),
+    a row per scenario: how far each is from what the kernel's TCP path leaves."""
+    names = list(dict.fromkeys(r["server"] for r in rows if r.get("server") and r["server"] != "floor"))
+    by = {(r["scenario"], r.get("server")): r for r in rows}
+    scenarios = list(dict.fromkeys(r["scenario"] for r in rows))
+    if not any(r.get("cpu_ratio_vs_floor") for r in rows):
+        return "skipped: the floor did not run"
+    out = ["| scenario | floor CPU us/req | " + " | ".join(names) + " |",
+           "|---|---:|" + "---:|" * len(names)]
+    for key in scenarios:
+        floor = by.get((key, "floor"), {})
+        label = next((r["label"] for r in rows if r["scenario"] == key), key)
+        cells = [by.get((key, n), {}).get("cpu_ratio_vs_floor", "") for n in names]
+        out.append(f"| {label} | {floor.get('cpu_us_per_req', '')} | " + " | ".join(
+            f"{c}x" if c else "" for c in cells) + " |")
+    return "\n".join(out)
+
+
 def markdown(data):
+    rows = csv_rows(data)
     parts = [data["head"], "", "## Throughput, CPU and syscalls per response", "",
-             main_table(csv_rows(data)), ""]
+             main_table(rows), ""]
+    parts += ["## Distance to the floor (CPU per answer as a multiple of the minimal epoll loop's)", "",
+              floor_table(rows), ""]
     notes = _notes(data)
     if notes:
         parts += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]

@@ -237,6 +237,22 @@ def start_okserve(binary, workdir, *, name="okserve", mode="pool", workers=2, qu
     if overflow:
         argv += ["--overflow", overflow]
     argv += list(extra)
+    srv = _start_announcing(name, argv, workdir, cpu)
+    srv.admin_url = None
+    if "--admin" in extra:  # the next line names the admin listener
+        am = re.search(r"admin=(http://\S+/)", _read_line(srv.proc.stdout, 10.0))
+        srv.admin_url = am.group(1) if am else None
+    return srv
+
+
+def start_floor(binary, workdir, *, cpu=0):
+    """Starts the bench's yardstick (tools/bench/floor.cpp, a minimal epoll loop) on
+    127.0.0.1 port 0, pinned like the servers it is measured beside."""
+    return _start_announcing("floor", [binary, "--host", "127.0.0.1", "--port", "0"], workdir, cpu)
+
+
+def _start_announcing(name, argv, workdir, cpu):
+    """Starts a server that prints "listen=HOST:PORT" on its first line once it listens."""
     err = open(os.path.join(workdir, f"{name}.stderr"), "ab")
     proc = subprocess.Popen(pin(cpu, argv), stdout=subprocess.PIPE, stderr=err,
                             stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
@@ -249,13 +265,9 @@ def start_okserve(binary, workdir, *, name="okserve", mode="pool", workers=2, qu
         proc.wait()
         with open(os.path.join(workdir, f"{name}.stderr"), errors="replace") as f:
             tail = f.read().strip().splitlines()[-1:] or [""]
-        raise RuntimeError(f"okserve did not start: {line.strip()!r} {tail[0]!r}")
+        raise RuntimeError(f"{name} did not start: {line.strip()!r} {tail[0]!r}")
     srv = Server(name, proc, m.group(1).strip("[]"), int(m.group(2)), workdir)
     srv.startup_line = line.strip()
-    srv.admin_url = None
-    if "--admin" in extra:  # the next line names the admin listener
-        am = re.search(r"admin=(http://\S+/)", _read_line(proc.stdout, 10.0))
-        srv.admin_url = am.group(1) if am else None
     return srv
 
 

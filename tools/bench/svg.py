@@ -11,8 +11,8 @@ import report
 
 WIDTH = 1000
 LEFT, RIGHT = 80, 30
-# Seven colours for seven servers (five modes, pool with --admin, nginx): none repeats.
-PALETTE = ["#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#d53f8c", "#718096", "#1a202c"]
+# Eight colours for eight servers (five modes, pool with --admin, the floor, nginx): none repeats.
+PALETTE = ["#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#d53f8c", "#718096", "#b7791f", "#1a202c"]
 ERR_COLOR = "#c53030"
 FONT = 'font-family="DejaVu Sans, Helvetica, Arial, sans-serif"'
 
