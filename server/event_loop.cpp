@@ -1,6 +1,5 @@
 #include "server/event_loop.hpp"
 
-#include <algorithm>
 #include <cerrno>
 
 #include <unistd.h>
@@ -20,6 +19,7 @@ constexpr std::uint32_t connection_events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EP
 EventLoop::EventLoop(const ConnectionRules& rules, Tally& tally, Options options)
     : rules_(rules), tally_(tally), options_(options), wake_(make_eventfd()) {
     if (int err = poller_.add(wake_.get(), EPOLLIN, wake_token)) throw SysError("start", "epoll_ctl", err);
+    if (int err = poller_.add(alarm_.fd(), EPOLLIN, alarm_token)) throw SysError("start", "epoll_ctl", err);
     free_.reserve(64);
 }
 
@@ -29,13 +29,14 @@ void EventLoop::run() {
     std::int64_t now = now_ms();
     for (;;) {
         busy_.store(false, std::memory_order_relaxed);
-        const int n = poller_.wait(events, max_events, wait_timeout(now));
+        const int n = poller_.wait(events, max_events, wait_timeout());
         busy_.store(true, std::memory_order_relaxed);
         now = now_ms();
         for (int i = 0; i < n; ++i) {
             const std::uint64_t tok = events[i].data.u64;
             if (tok == listener_token) accept_batch(now);
             else if (tok == wake_token) take_commands(now);
+            else if (tok == alarm_token) alarm_.rang();  // expire() below finds what is due
             else on_event(tok, events[i].events, now);
         }
         if (commands_.load(std::memory_order_acquire) & cut_flag) {
@@ -52,15 +53,21 @@ void EventLoop::run() {
     }
 }
 
-int EventLoop::wait_timeout(std::int64_t now) const {
+// Turns cut short go on at once; otherwise the wait has no timeout: the alarm rings by the
+// earliest deadline (and costs a system call only when that deadline moved earlier).
+int EventLoop::wait_timeout() {
     if (!ready_.empty()) return 0;
+    alarm_.ring_by(next_due());
+    return -1;
+}
+
+std::int64_t EventLoop::next_due() const noexcept {
     std::int64_t due = resume_accept_at_;
     for (const TimerList& t : timers_) {
         const std::int64_t d = t.next_due();
         if (d >= 0 && (due < 0 || d < due)) due = d;
     }
-    if (due < 0) return -1;
-    return static_cast<int>(std::clamp<std::int64_t>(due - now, 0, 60'000));
+    return due;
 }
 
 // ---- new connections ----------------------------------------------------------------

@@ -16,6 +16,7 @@
 #include "server/poller.hpp"
 #include "server/socket_driver.hpp"
 #include "server/stats.hpp"
+#include "server/sys/alarm.hpp"
 #include "server/sys/fd.hpp"
 #include "server/timers.hpp"
 
@@ -88,7 +89,8 @@ private:
     void resume_accept();
     bool has_room() const noexcept;
     void count_open(int delta) noexcept;
-    int wait_timeout(std::int64_t now) const;
+    std::int64_t next_due() const noexcept;
+    int wait_timeout();
     Slot* slot_for(std::uint64_t token) noexcept;
     std::uint64_t token(const Slot& s) const noexcept {
         return (static_cast<std::uint64_t>(s.generation) << 32) | s.index;
@@ -96,13 +98,15 @@ private:
 
     static constexpr std::uint64_t listener_token = ~std::uint64_t{0};
     static constexpr std::uint64_t wake_token = ~std::uint64_t{0} - 1;
+    static constexpr std::uint64_t alarm_token = ~std::uint64_t{0} - 2;
     static constexpr std::uint32_t drain_flag = 1, cut_flag = 2;
 
     const ConnectionRules& rules_;
     Tally& tally_;
     Options options_;
     Poller poller_;
-    Fd wake_;  // eventfd: another thread has a command for this loop
+    Fd wake_;      // eventfd: another thread has a command for this loop
+    Alarm alarm_;  // rings by the earliest deadline, so epoll_wait needs no timeout
     std::vector<std::unique_ptr<Slot>> slots_;
     std::vector<std::uint32_t> free_;
     std::vector<std::uint32_t> ready_;  // slots whose turn was cut short, oldest first

@@ -142,21 +142,22 @@ void UringLoop::run() {
     // fails, liburing keeps using the descriptor.
     (void)io_uring_register_ring_fd(&ring_);
     arm_wake();
+    arm_alarm();
     if (options_.listen_fd >= 0) arm_accept();
     std::int64_t now = now_ms();
     for (;;) {
         ++pass_;
         // One system call: submit everything prepared since the last pass, wait for a
-        // completion or the next deadline.
-        const std::int64_t due = next_due();
-        io_uring_cqe* first = nullptr;
+        // completion. Deadlines come as one: the alarm's read completes by the earliest
+        // (a wait with a timeout would read the clock and arm a timer on every pass).
         busy_.store(false, std::memory_order_relaxed);
-        if (due < 0) {
+        if (starved_.empty()) {
+            alarm_.ring_by(next_due());
             io_uring_submit_and_wait(&ring_, 1);
-        } else {
-            const std::int64_t wait = std::clamp<std::int64_t>(due - now, 0, 60'000);
-            __kernel_timespec ts{wait / 1000, (wait % 1000) * 1'000'000};
-            io_uring_submit_and_wait_timeout(&ring_, &first, 1, &ts, nullptr);
+        } else {  // receives to re-arm after this pass: do not sleep
+            io_uring_cqe* first = nullptr;
+            __kernel_timespec zero{};
+            io_uring_submit_and_wait_timeout(&ring_, &first, 1, &zero, nullptr);
         }
         busy_.store(true, std::memory_order_relaxed);
         gathers_.clear();  // submitted: the kernel holds its own copies
@@ -202,7 +203,6 @@ void UringLoop::run() {
 }
 
 std::int64_t UringLoop::next_due() const noexcept {
-    if (!starved_.empty()) return 0;
     std::int64_t due = accept_paused_ ? resume_accept_at_ : -1;
     for (const TimerList& t : timers_) {
         const std::int64_t d = t.next_due();
@@ -215,6 +215,10 @@ void UringLoop::on_completion(const io_uring_cqe& cqe, std::int64_t now) {
     const auto op = static_cast<Op>(cqe.user_data >> 56);
     if (op == Op::accept) return on_accept(cqe.res, (cqe.flags & IORING_CQE_F_MORE) != 0, now);
     if (op == Op::wake) return on_wake(now);
+    if (op == Op::alarm) {  // expire() after this pass finds what is due
+        alarm_.forget();
+        return arm_alarm();
+    }
     if (op == Op::done) return;
     const auto index = static_cast<std::uint32_t>(cqe.user_data);
     if (index >= slots_.size()) return;
@@ -355,6 +359,12 @@ void UringLoop::arm_wake() {
     io_uring_sqe* e = sqe();
     io_uring_prep_read(e, wake_.get(), &wake_value_, sizeof wake_value_, 0);
     io_uring_sqe_set_data64(e, data(Op::wake, 0, 0));
+}
+
+void UringLoop::arm_alarm() {
+    io_uring_sqe* e = sqe();
+    io_uring_prep_read(e, alarm_.fd(), &alarm_value_, sizeof alarm_value_, 0);
+    io_uring_sqe_set_data64(e, data(Op::alarm, 0, 0));
 }
 
 // A connection's first receive is single-shot: a connection per request then needs no

@@ -39,6 +39,7 @@
 #include "server/connection.hpp"
 #include "server/event_loop.hpp"
 #include "server/stats.hpp"
+#include "server/sys/alarm.hpp"
 #include "server/sys/fd.hpp"
 #include "server/timers.hpp"
 
@@ -92,7 +93,7 @@ private:
     };
     // What a completion is for. `done` marks requests whose completion needs nothing (a
     // cancel, a close).
-    enum class Op : std::uint8_t { accept = 1, recv, send, wake, done };
+    enum class Op : std::uint8_t { accept = 1, recv, send, wake, alarm, done };
 
     // completions
     void on_completion(const io_uring_cqe& cqe, std::int64_t now);
@@ -106,6 +107,7 @@ private:
     void arm_accept();
     void cancel_accept();
     void arm_wake();
+    void arm_alarm();
     void arm_recv(Slot& s);
     void stop_recv(Slot& s);
     void arm_send(Slot& s);
@@ -149,6 +151,8 @@ private:
     std::uint32_t pass_ = 0;
     Fd wake_;
     std::uint64_t wake_value_ = 0;
+    Alarm alarm_;  // rings by the earliest deadline, so the wait needs no timeout
+    std::uint64_t alarm_value_ = 0;
     std::vector<std::unique_ptr<Slot>> slots_;
     std::deque<Gather> gathers_;  // this pass's sendmsg headers (a deque: addresses stay put)
     std::vector<std::uint32_t> free_;
