@@ -2,7 +2,6 @@
 
 #if OKSERVE_HAVE_URING
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
