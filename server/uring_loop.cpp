@@ -337,11 +337,19 @@ io_uring_sqe* UringLoop::sqe() {
     return e;
 }
 
+// A request whose outcome changes nothing here (a close, a cancel): its completion is
+// ignored, and where the kernel can (5.17), a successful one posts none at all. A
+// connection per request then reaps three completions instead of four.
+void UringLoop::unheard(io_uring_sqe* e) noexcept {
+    io_uring_sqe_set_data64(e, data(Op::done, 0, 0));
+    if (ring_.features & IORING_FEAT_CQE_SKIP) e->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
 void UringLoop::cancel_accept() {
     if (!accepting_) return;
     io_uring_sqe* e = sqe();
     io_uring_prep_cancel64(e, data(Op::accept, 0, 0), 0);
-    io_uring_sqe_set_data64(e, data(Op::done, 0, 0));
+    unheard(e);
 }
 
 void UringLoop::arm_accept() {
@@ -392,7 +400,7 @@ void UringLoop::stop_recv(Slot& s) {
     if (!s.receiving || s.stopping) return;
     io_uring_sqe* e = sqe();
     io_uring_prep_cancel64(e, data(Op::recv, s.index, s.recv_seq), 0);
-    io_uring_sqe_set_data64(e, data(Op::done, 0, 0));
+    unheard(e);
     s.stopping = true;
 }
 
@@ -499,7 +507,7 @@ void UringLoop::release(Slot& s) {
     // cannot be handed out again before that close runs.
     io_uring_sqe* e = sqe();
     io_uring_prep_close(e, s.fd.release());
-    io_uring_sqe_set_data64(e, data(Op::done, 0, 0));
+    unheard(e);
     s.closing = false;
     ++s.generation;
     --closing_;

@@ -104,6 +104,7 @@ private:
 
     // requests
     io_uring_sqe* sqe();
+    void unheard(io_uring_sqe* e) noexcept;
     void arm_accept();
     void cancel_accept();
     void arm_wake();
