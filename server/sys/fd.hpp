@@ -5,7 +5,7 @@
 #include <type_traits>
 #include <utility>
 
-#include <unistd.h>
+#include "server/sys/calls.hpp"
 
 namespace okserve {
 
@@ -28,7 +28,7 @@ public:
     // Closes the current descriptor (if any) and takes ownership of `fd`.
     // close(2) is not retried on EINTR: on Linux the descriptor is gone either way.
     void reset(int fd = -1) noexcept {
-        if (fd_ >= 0) ::close(fd_);
+        if (fd_ >= 0) sys::close(fd_);
         fd_ = fd;
     }
     int release() noexcept { return std::exchange(fd_, -1); }

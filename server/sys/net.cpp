@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "server/sys/calls.hpp"
 #include "server/sys/error.hpp"
 
 namespace okserve {
@@ -241,7 +242,7 @@ int somaxconn() noexcept {
 
 Accepted accept_one(int listen_fd) noexcept {
     for (;;) {
-        const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        const int fd = sys::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) return Accepted{Fd(fd), 0};
         if (errno == EINTR) continue;
         return Accepted{Fd(), errno};
