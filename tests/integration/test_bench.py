@@ -85,6 +85,8 @@ class BenchQuick(unittest.TestCase):
                                 f"no row for {label!r}")
         self.assertIn("# okserve vs nginx", self.proc.stdout)
         self.assertIn("- machine:", self.proc.stdout)
+        # The floor is built, so the price of a system call is measured and reported.
+        self.assertRegex(self.proc.stdout, r"(?m)^- a system call: [1-9]\d* ns ")
 
     def test_csv_cells_are_numeric(self):
         rows = self.csv_rows()

@@ -3,6 +3,7 @@ every mode's CPU per answer with it, so it must answer what the bench's clients 
 answer per request, keep-alive as HTTP/1.1 has it, and stop cleanly on SIGTERM.
 """
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -89,11 +90,19 @@ class Floor(unittest.TestCase):
         self.assertIn("floor: 3 answers", out)
 
     def test_bad_arguments_exit_2_with_one_line(self):
-        for argv in (["--port", "x"], ["--port", "70000"], ["--host", "nowhere"], ["--nope"], ["--port"]):
+        for argv in (["--port", "x"], ["--port", "70000"], ["--host", "nowhere"], ["--nope"], ["--port"],
+                     ["--syscall-cost", "--port", "0"]):
             r = support.run([FLOOR_BIN, *argv], timeout=10)
             self.assertEqual(r.returncode, 2, argv)
             self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
             self.assertTrue(r.stderr.startswith("floor: "), r.stderr)
+
+    def test_syscall_cost_prints_one_positive_figure_and_exits(self):
+        r = support.run([FLOOR_BIN, "--syscall-cost"], timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        m = re.fullmatch(r"floor syscall_ns=(\d+\.\d)\n", r.stdout)
+        self.assertIsNotNone(m, r.stdout)
+        self.assertGreater(float(m.group(1)), 0.0)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ stopped by PID before the harness exits, also on Ctrl-C or SIGTERM.
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -384,12 +385,23 @@ def parse_args(argv):
     return opts
 
 
+def syscall_cost(opts):
+    """What one system call costs on this machine now (`floor --syscall-cost`, on the
+    server's CPU), or None. It sets what io_uring's batching is worth in this run."""
+    if not (opts.floor and os.access(opts.floor, os.X_OK)):
+        return None
+    rc, out, _ = clients.run([opts.floor, "--syscall-cost"], opts.server_cpu, 60)
+    m = re.search(r"syscall_ns=([\d.]+)", out or "")
+    return float(m.group(1)) if rc == 0 and m else None
+
+
 def main(argv):
     opts = parse_args(argv)
     t0 = time.monotonic()
     os.makedirs(opts.out, exist_ok=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = tempfile.mkdtemp(prefix="okserve-bench-")
+    opts.syscall_ns = syscall_cost(opts)
     head = report.machine_header(opts)
     log("\n" + head)
     data = {"opts": opts, "head": head, "cells": {}, "skipped": [], "sweep": [],

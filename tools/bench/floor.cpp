@@ -14,6 +14,12 @@
 //
 // Usage: floor [--host 127.0.0.1] [--port 0]; prints "floor listen=HOST:PORT" when ready
 // and "floor: N answers" when SIGTERM or SIGINT stops it.
+//
+// floor --syscall-cost prints what one system call costs here and exits: the median of 7
+// rounds of 200,000 getppid(2) calls, "floor syscall_ns=N". On one machine it can differ by
+// eight times from one day to the next (a virtual machine's exits, mitigations), and with it
+// what batching system calls (io_uring) is worth: the bench puts it in its report's header.
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -29,6 +35,7 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace {
@@ -223,8 +230,29 @@ private:
 };
 
 int usage(const char* why) {
-    std::fprintf(stderr, "floor: %s (usage: floor [--host IPV4] [--port N])\n", why);
+    std::fprintf(stderr, "floor: %s (usage: floor [--host IPV4] [--port N] | floor --syscall-cost)\n", why);
     return 2;
+}
+
+double seconds_now() {
+    timespec t{};
+    ::clock_gettime(CLOCK_MONOTONIC, &t);
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
+
+// The cheapest system call there is, made straight (syscall(2), so no libc cache or
+// wrapper stands in the way): what is left is the kernel's entry and exit.
+int syscall_cost() {
+    constexpr int rounds = 7, calls = 200'000;
+    double ns[rounds];
+    for (double& r : ns) {
+        const double start = seconds_now();
+        for (int i = 0; i < calls; ++i) ::syscall(SYS_getppid);
+        r = (seconds_now() - start) * 1e9 / calls;
+    }
+    std::sort(ns, ns + rounds);
+    std::printf("floor syscall_ns=%.1f\n", ns[rounds / 2]);
+    return 0;
 }
 
 }  // namespace
@@ -234,6 +262,7 @@ int main(int argc, char** argv) {
     long port = 0;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
+        if (arg == "--syscall-cost" && argc == 2) return syscall_cost();
         if ((arg == "--host" || arg == "--port") && i + 1 < argc) {
             const char* value = argv[++i];
             if (arg == "--host") {

@@ -81,6 +81,9 @@ def machine_header(opts):
         f"- machine: {_cpu_model()}, {cores} cores, {_mem_gib()} RAM, "
         f"Linux {platform.release()} ({platform.machine()})",
         f"- tools: {tool_versions(opts)}",
+        "- a system call: " + (f"{opts.syscall_ns:.0f} ns (`floor --syscall-cost`: getppid, median of "
+                               f"7 rounds, on the server's CPU)" if getattr(opts, "syscall_ns", None)
+                               else "not measured (no floor binary)"),
         f"- settings: {opts.workers} workers (okserve --workers, nginx worker_processes), "
         f"okserve --queue {opts.queue}, {opts.connections} connections, "
         f"{opts.rounds} round(s) x {opts.duration} s per cell; {pin}",
